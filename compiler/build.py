@@ -1,0 +1,75 @@
+"""Exec generated source into live classes, under a filename that tracebacks can show.
+
+This is the only way a model is made from a graph: the text executed here is byte for byte the
+text ``export`` writes, so what trains in the app is what the user takes away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import linecache
+import sys
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from .codegen import PythonSource, generate
+from .project import Project
+
+
+@dataclass
+class BuiltModule:
+    source: PythonSource
+    module: types.ModuleType
+
+    @property
+    def networks(self) -> dict[str, type[nn.Module]]:
+        return dict(self.module.NETWORKS)
+
+    def instantiate(self, name: str | None = None) -> nn.Module:
+        """A fresh instance of one network (the only one if ``name`` is omitted)."""
+        nets = self.networks
+        if name is None:
+            if len(nets) != 1:
+                raise KeyError(f"the project has {len(nets)} networks; name one of {sorted(nets)}")
+            name = next(iter(nets))
+        return nets[name]()
+
+
+def exec_source(text: str, module_name: str | None = None) -> types.ModuleType:
+    """Exec ``text`` as a module registered in linecache and sys.modules.
+
+    Registering in sys.modules lets pickling, deepcopy and torch's tooling find the classes.
+    """
+    digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+    module_name = module_name or f"layerloom_generated_{digest}"
+    filename = f"<layerloom {module_name}/model.py>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+    module = types.ModuleType(module_name)
+    module.__file__ = filename
+    code = compile(text, filename, "exec")
+    sys.modules[module_name] = module
+    try:
+        exec(code, module.__dict__)  # noqa: S102 - our own generated source, never user text
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
+def build(project: Project | PythonSource) -> BuiltModule:
+    source = project if isinstance(project, PythonSource) else generate(project)
+    return BuiltModule(source, exec_source(source.text))
+
+
+def build_network(project: Project, name: str | None = None) -> nn.Module:
+    return build(project).instantiate(name)
+
+
+def source_of(project: Project) -> str:
+    return generate(project).text
+
+
+__all__ = ["BuiltModule", "build", "build_network", "exec_source", "source_of", "Any"]

@@ -1,0 +1,539 @@
+"""Analysis -> one Python module of plain PyTorch: helpers, one class per block, one per network.
+
+The text produced here is the only form in which a model runs: ``build`` execs it and ``export``
+writes it. Names come from the users' node names through a :class:`Namespace` (the idea of
+torch.fx's ``_Namespace``): snake_case, never a keyword, builtin or clash.
+
+Blocks: every inner constructor argument that differs between the block's instances (a stage's
+width, an inferred in_channels) is lifted into the block class's ``__init__``; it takes the name of
+the block param whose values it matches in every instance, else the torch argument's own name.
+So ResNet's stages share one ``BasicBlock(in_channels, planes, stride)`` class, as by hand.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from nodes import Call, Emission
+from nodes.base import HELPER_DEPS, HELPERS, GraphSpec, Spec, TensorSpec
+
+from .shapes import Analysis, NetworkResult, NodeResult, analyze
+
+VERSION = "0.1.0"
+_RESERVED = {"self", "torch", "nn", "F", "Tensor", "math", "super", "forward", "layer", "Graph",
+             "NamedTuple", "annotations", "NETWORKS", "_"}
+
+
+class CodegenError(Exception):
+    """The project has errors; codegen refuses rather than emit code that cannot run."""
+
+
+class Namespace:
+    """Makes identifiers safe and unique (one namespace per scope)."""
+
+    def __init__(self, reserved: Iterable[str] = ()) -> None:
+        self.used: set[str] = set(reserved) | _RESERVED
+
+    def create(self, candidate: str, *, camel: bool = False) -> str:
+        name = camel_case(candidate) if camel else snake_case(candidate)
+        if keyword.iskeyword(name) or name in dir(builtins):
+            name += "_"
+        base, i = name, 1
+        while name in self.used:
+            name = f"{base}_{i}"
+            i += 1
+        self.used.add(name)
+        return name
+
+    def reserve(self, name: str) -> None:
+        self.used.add(name)
+
+
+def snake_case(text: str) -> str:
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text.strip())
+    text = re.sub(r"[^0-9a-zA-Z_]+", "_", text).strip("_").lower()
+    text = re.sub(r"_+", "_", text)
+    if not text:
+        text = "v"
+    if text[0].isdigit():
+        text = "n" + text
+    return text
+
+
+def camel_case(text: str) -> str:
+    parts = re.split(r"[^0-9a-zA-Z]+", text.strip())
+    name = "".join(p[:1].upper() + p[1:] for p in parts if p)
+    if not name:
+        name = "Net"
+    if name[0].isdigit():
+        name = "Net" + name
+    return name
+
+
+@dataclass
+class PythonSource:
+    """Generated text plus where things landed in it."""
+
+    text: str
+    network_classes: dict[str, str]  # network name -> class name
+    block_classes: dict[str, str]
+    #: (network or block name, node id) -> 1-based line numbers of that node's code
+    node_lines: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    analysis: Analysis | None = None
+
+
+def spec_label(spec: Spec | None) -> str:
+    if spec is None:
+        return "?"
+    return spec.label()
+
+
+def _merge_specs(specs: list[Spec]) -> str:
+    """One shape comment for a line that runs in several block instances: '*' where they differ."""
+    first = specs[0]
+    if all(s == first for s in specs) or not all(isinstance(s, TensorSpec) for s in specs):
+        return spec_label(first)
+    if len({s.rank for s in specs}) > 1:  # type: ignore[union-attr]
+        return "varies"
+    dims = []
+    for i in range(first.rank):  # type: ignore[union-attr]
+        vals = {s.dims[i] for s in specs}  # type: ignore[union-attr]
+        dims.append(str(vals.pop()) if len(vals) == 1 else "*")
+    return "[" + ", ".join(dims) + "]"
+
+
+def literal(value: Any) -> str:
+    if isinstance(value, float) and value == int(value) and abs(value) < 1e15:
+        return repr(value)
+    return repr(value)
+
+
+class _VarList(list):
+    def __format__(self, spec: str) -> str:
+        return ", ".join(self)
+
+
+def _signature_names(func: str) -> list[str]:
+    """Positional argument names of a torch constructor (for naming lifted block arguments)."""
+    import torch
+    from torch import nn
+
+    try:
+        obj = eval(func, {"nn": nn, "torch": torch})  # noqa: S307 - our own dotted name
+        return [p for p in inspect.signature(obj).parameters if p not in ("self", "args", "kwargs")]
+    except Exception:
+        return []
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def generate(project_or_analysis: Any) -> PythonSource:
+    analysis = (project_or_analysis if isinstance(project_or_analysis, Analysis)
+                else analyze(project_or_analysis))
+    if analysis.errors:
+        lines = "\n".join(f"  {d}" for d in analysis.errors[:10])
+        raise CodegenError(f"the project has {len(analysis.errors)} error(s):\n{lines}")
+    return _Generator(analysis).run()
+
+
+class _Generator:
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self.project = analysis.project
+        self.module_ns = Namespace()
+        self.helpers: set[str] = set()
+        self.block_classes: dict[str, str] = {}
+        self.block_arg_names: dict[str, list[str]] = {}  # block -> lifted arg names in order
+        #: block name -> {instance id -> {arg name -> value}}
+        self.block_inst_args: dict[str, dict[int, dict[str, Any]]] = {}
+        self.chunks: list[str] = []
+        self.node_lines: dict[tuple[str, str], list[int]] = {}
+        self.pending_lines: list[tuple[str, str, int, int]] = []  # scope, node, chunk idx, line
+
+    # -- driver -------------------------------------------------------------------------------
+    def run(self) -> PythonSource:
+        block_order = self._block_order()
+        for name in block_order:
+            self.block_classes[name] = self.module_ns.create(name, camel=True)
+        network_classes = {n: self.module_ns.create(n, camel=True) for n in self.analysis.networks}
+        body: list[str] = []
+        for name in block_order:
+            body.append(self._block_class(name))
+        for name, res in self.analysis.networks.items():
+            body.append(self._network_class(network_classes[name], res))
+        body.append(self._registry(network_classes))
+        head = self._header(network_classes)
+        helpers = self._helpers()
+        parts = [head] + helpers + body
+        text = "\n\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+        text = self._imports_fixup(text)
+        node_lines = self._locate_lines(text)
+        return PythonSource(strip_tags(text), network_classes, dict(self.block_classes), node_lines,
+                            self.analysis)
+
+    def _header(self, classes: dict[str, str]) -> str:
+        title = self.project.name or "Untitled"
+        nets = ", ".join(classes.values())
+        doc = [f'"""{title} — PyTorch code generated by Layerloom {VERSION}.', "",
+               f"Networks: {nets}. Shape comments use N for the batch size and T for a "
+               "sequence length;", "'*' marks a size that differs between a block's uses. "
+               "Needs only torch.", '"""']
+        return "\n".join(doc) + "\n\n" + "@@IMPORTS@@"
+
+    def _imports_fixup(self, text: str) -> str:
+        lines = ["from __future__ import annotations", ""]
+        if re.search(r"\bmath\.", text):
+            lines.append("import math")
+        if "NamedTuple" in text:
+            lines.append("from typing import NamedTuple")
+        if lines[-1] != "":
+            lines.append("")
+        lines.append("import torch")
+        if re.search(r"\bF\.", text):
+            lines.append("import torch.nn.functional as F")
+        lines.append("from torch import Tensor, nn")
+        return text.replace("@@IMPORTS@@", "\n".join(lines))
+
+    def _helpers(self) -> list[str]:
+        wanted: set[str] = set()
+        stack = list(self.helpers)
+        while stack:
+            h = stack.pop()
+            if h in wanted:
+                continue
+            wanted.add(h)
+            stack.extend(HELPER_DEPS.get(h, ()))
+        return [HELPERS[h] for h in HELPERS if h in wanted]
+
+    def _registry(self, classes: dict[str, str]) -> str:
+        items = ", ".join(f"{name!r}: {cls}" for name, cls in classes.items())
+        return ("# Network name (as in the Layerloom project) -> class.\n"
+                f"NETWORKS: dict[str, type[nn.Module]] = {{{items}}}")
+
+    def _locate_lines(self, text: str) -> dict[tuple[str, str], list[int]]:
+        out: dict[tuple[str, str], list[int]] = {}
+        lines = text.splitlines()
+        for i, line in enumerate(lines, start=1):
+            m = re.search(r"  # @(\S+?):(\S+)$", line)
+            if m:
+                out.setdefault((m.group(1), m.group(2)), []).append(i)
+        return out
+
+    # -- block ordering and instances ---------------------------------------------------------
+    def _instances(self) -> dict[str, list[NetworkResult]]:
+        """Every distinct analysed instance of each block, found by walking all networks."""
+        found: dict[str, list[NetworkResult]] = {}
+        seen: set[int] = set()
+
+        def walk(res: NetworkResult) -> None:
+            for node_id in res.order:
+                nr = res.nodes[node_id]
+                if nr.role == "block":
+                    for inst in nr.instances:
+                        if id(inst) not in seen:
+                            seen.add(id(inst))
+                            found.setdefault(nr.params.block, []).append(inst)  # type: ignore
+                            walk(inst)
+
+        for res in self.analysis.networks.values():
+            walk(res)
+        return found
+
+    def _block_order(self) -> list[str]:
+        self.instances = self._instances()
+        order: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in order:
+                return
+            for inst in self.instances.get(name, []):
+                for nr in inst.nodes.values():
+                    if nr.role == "block" and nr.params is not None:
+                        visit(nr.params.block)  # type: ignore[union-attr]
+            order.append(name)
+
+        for name in self.instances:
+            visit(name)
+        return order
+
+    # -- classes ------------------------------------------------------------------------------
+    def _block_class(self, name: str) -> str:
+        block = self.project.block(name)
+        instances = self.instances[name]
+        cls_name = self.block_classes[name]
+        ns = Namespace()
+        attr_ns = Namespace()
+        first = instances[0]
+        # Per op node: the init Call of every instance, to find what differs.
+        emissions: dict[str, list[Emission]] = {}
+        calls_by_node: dict[str, list[Call | None]] = {}
+        for node_id in first.order:
+            nr = first.nodes[node_id]
+            if nr.role == "op":
+                ems = [inst.nodes[node_id].cls.emit(inst.nodes[node_id].params,
+                                                    inst.nodes[node_id].ins) for inst in instances]
+                emissions[node_id] = ems
+                calls_by_node[node_id] = [e.init for e in ems]
+        lifted: list[tuple[str, tuple]] = []  # (arg name, values per instance)
+        param_vectors = {p.name: tuple(inst.block_values[p.name] for inst in instances)  # type: ignore
+                         for p in block.params}
+
+        def arg_for(values: tuple, default_name: str, node_name: str) -> str:
+            for existing, vec in lifted:
+                if vec == values:
+                    return existing
+            for pname, vec in param_vectors.items():
+                if vec == values and all(type(a) is type(b) for a, b in zip(vec, values)):
+                    name = pname if pname not in ns.used else None
+                    if name:
+                        ns.reserve(name)
+                        lifted.append((name, values))
+                        return name
+            candidate = default_name if default_name not in ns.used else f"{node_name}_{default_name}"
+            name = ns.create(candidate)
+            lifted.append((name, values))
+            return name
+
+        init_lines: list[str] = []
+        attr_names: dict[str, str] = {}
+        for node_id in first.order:
+            nr = first.nodes[node_id]
+            if nr.role == "op" and emissions[node_id][0].init is not None:
+                calls = [c for c in calls_by_node[node_id]]
+                attr = attr_ns.create(nr.node.name)
+                attr_names[node_id] = attr
+                init_lines.append(f"        self.{attr} = "
+                                  + self._render_call(calls, arg_for, nr.node.name)
+                                  + f"  # @{name}:{node_id}")
+                self.helpers.update(emissions[node_id][0].helpers)
+            elif nr.role == "block":
+                attr = attr_ns.create(nr.node.name)
+                attr_names[node_id] = attr
+                init_lines.append(f"        self.{attr} = "
+                                  + self._block_ctor([inst.nodes[node_id] for inst in instances],
+                                                     arg_for) + f"  # @{name}:{node_id}")
+        self.block_arg_names[name] = [a for a, _ in lifted]
+        self.block_inst_args[name] = {id(inst): {a: vec[i] for a, vec in lifted}
+                                      for i, inst in enumerate(instances)}
+        fwd = self._forward(name, [inst for inst in instances], attr_names, ns)
+        sig = ", ".join(f"{a}: {type(vec[0]).__name__}" for a, vec in lifted)
+        doc = block.description.strip() or f"The '{name}' block."
+        lines = [f"class {cls_name}(nn.Module):", f'    """{doc}"""', "",
+                 f"    def __init__(self{', ' + sig if sig else ''}) -> None:",
+                 "        super().__init__()"]
+        lines += init_lines
+        lines.append("")
+        lines += fwd
+        return "\n".join(lines)
+
+    def _render_call(self, calls: list[Call | None], arg_for, node_name: str) -> str:
+        first = calls[0]
+        assert first is not None
+        names = _signature_names(first.func)
+        parts: list[str] = []
+        for i, value in enumerate(first.args):
+            values = tuple(c.args[i] if c and i < len(c.args) else None for c in calls)
+            if len(set(map(repr, values))) > 1:
+                default = names[i] if i < len(names) else f"arg{i}"
+                parts.append(arg_for(values, default, snake_case(node_name)))
+            else:
+                parts.append(literal(value))
+        kw_keys = list(dict(first.kwargs))
+        for c in calls[1:]:
+            for k in dict(c.kwargs) if c else {}:  # type: ignore[union-attr]
+                if k not in kw_keys:
+                    kw_keys.append(k)
+        for k in kw_keys:
+            values = tuple(dict(c.kwargs).get(k, _DEFAULT) if c else _DEFAULT for c in calls)
+            if len(set(map(repr, values))) > 1:
+                if _DEFAULT in values:
+                    raise CodegenError(f"node '{node_name}': argument '{k}' is set in some uses of "
+                                       "its block and not in others")
+                parts.append(f"{k}={arg_for(values, k, snake_case(node_name))}")
+            else:
+                parts.append(f"{k}={literal(values[0])}")
+        return f"{first.func}({', '.join(parts)})"
+
+    def _block_ctor(self, uses: list[NodeResult], arg_for=None) -> str:
+        """Constructor of a block node: one class instance, a Sequential or a ModuleList."""
+        first = uses[0]
+        name = first.params.block  # type: ignore[union-attr]
+        if len({len(u.instances) for u in uses}) > 1:
+            raise CodegenError(f"block node '{first.node.name}' repeats a different number of times "
+                               "in different uses of its enclosing block; give it a fixed repeat")
+        cls = self.block_classes[name]
+        arg_names = self.block_arg_names[name]
+
+        def one(inst: NetworkResult, use_index: int) -> str:
+            values = self.block_inst_args[name][id(inst)]
+            parts = []
+            for a in arg_names:
+                vec = tuple(self.block_inst_args[name][id(u.instances[use_index])][a]
+                            for u in uses)
+                if arg_for is not None and len(set(map(repr, vec))) > 1:
+                    parts.append(f"{a}={arg_for(vec, a, snake_case(first.node.name))}")
+                else:
+                    parts.append(f"{a}={literal(values[a])}")
+            return f"{cls}({', '.join(parts)})"
+
+        insts = first.instances
+        n = len(insts)
+        if n == 1:
+            return one(insts[0], 0)
+        ctor_parts = [one(inst, i) for i, inst in enumerate(insts)]
+        single_io = len(first.in_vars) == 1 and len(insts[0].outputs()) == 1
+        container = "nn.Sequential" if single_io else "nn.ModuleList"
+        if n > 2 and len(set(ctor_parts[1:])) == 1 and ctor_parts[0] != ctor_parts[1]:
+            rest = f"*[{ctor_parts[1]} for _ in range({n - 1})]"
+            return (f"{container}({ctor_parts[0]}, {rest})" if single_io
+                    else f"{container}([{ctor_parts[0]}, {rest}])")
+        if len(set(ctor_parts)) == 1:
+            inner = f"{ctor_parts[0]} for _ in range({n})"
+            return f"{container}([{inner}])" if not single_io else f"{container}(*[{inner}])"
+        joined = ", ".join(ctor_parts)
+        return f"{container}({joined})" if single_io else f"{container}([{joined}])"
+
+    def _network_class(self, cls_name: str, res: NetworkResult) -> str:
+        attr_ns = Namespace()
+        attr_names: dict[str, str] = {}
+        init_lines: list[str] = []
+        scope = res.net.name
+        for node_id in res.order:
+            nr = res.nodes[node_id]
+            if nr.role == "op":
+                em = nr.cls.emit(nr.params, nr.ins)
+                self.helpers.update(em.helpers)
+                if em.init is not None:
+                    attr = attr_ns.create(nr.node.name)
+                    attr_names[node_id] = attr
+                    init_lines.append(f"        self.{attr} = "
+                                      + self._render_call([em.init], None, nr.node.name)
+                                      + f"  # @{scope}:{node_id}")
+            elif nr.role == "block":
+                attr = attr_ns.create(nr.node.name)
+                attr_names[node_id] = attr
+                init_lines.append(f"        self.{attr} = {self._block_ctor([nr])}"
+                                  f"  # @{scope}:{node_id}")
+        doc = res.net.description.strip() or f"The '{res.net.name}' network."
+        lines = [f"class {cls_name}(nn.Module):", f'    """{doc}"""', "",
+                 "    def __init__(self) -> None:", "        super().__init__()"]
+        lines += init_lines
+        lines.append("")
+        lines += self._forward(scope, [res], attr_names, Namespace())
+        return "\n".join(lines)
+
+    # -- forward ------------------------------------------------------------------------------
+    def _forward(self, scope: str, insts: list[NetworkResult], attrs: dict[str, str],
+                 arg_ns: Namespace) -> list[str]:
+        res = insts[0]
+        ns = Namespace(arg_ns.used - _RESERVED)
+        var: dict[tuple[str, str], str] = {}
+        args: list[str] = []
+        body: list[str] = []
+        returns: list[str] = []
+        for node_id in res.order:
+            nr = res.nodes[node_id]
+            tag = f"  # @{scope}:{node_id}"
+            if nr.role in ("input", "block_input"):
+                ports = list(nr.outs) or [p.name for p in nr.cls.outputs]
+                if len(ports) == 1:
+                    v = ns.create(nr.node.name)
+                    var[(node_id, ports[0])] = v
+                    args.append(f"{v}: {self._annotation(nr.outs.get(ports[0]))}")
+                else:
+                    for port in ports:
+                        v = ns.create(port)
+                        var[(node_id, port)] = v
+                        args.append(f"{v}: {self._annotation(nr.outs.get(port))}")
+                continue
+            in_vars = {p: [var[s] for s in srcs] for p, srcs in nr.in_vars.items()}
+            if nr.role in ("output", "block_output"):
+                returns.append(in_vars["x"][0])
+                continue
+            outs = list(nr.outs)
+            comment = self._comment(insts, node_id)
+            if nr.role == "block":
+                body += self._block_call(nr, attrs[node_id], in_vars, ns, var, comment, tag)
+                continue
+            em = nr.cls.emit(nr.params, nr.ins)
+            fmt: dict[str, Any] = {"self": f"self.{attrs[node_id]}" if node_id in attrs else ""}
+            for port in nr.cls.inputs:
+                vs = in_vars.get(port.name, [])
+                fmt[port.name] = _VarList(vs) if port.variadic else (vs[0] if vs else "None")
+            call = em.call.format(**fmt)
+            out_names = {}
+            if len(outs) == 1:
+                out_names[outs[0]] = ns.create(nr.node.name)
+            else:
+                for port in outs:
+                    out_names[port] = ns.create(f"{nr.node.name}_{port}")
+            for port, v in out_names.items():
+                var[(node_id, port)] = v
+            if em.unpack:
+                target = em.unpack.format(**{p: out_names.get(p, "_") for p in
+                                             [q.name for q in nr.cls.outputs]})
+            else:
+                target = out_names[outs[0]] if outs else "_"
+            body.append(f"        {target} = {call}  # {comment}{tag}")
+        ret_type = "Tensor" if len(returns) == 1 else f"tuple[{', '.join(['Tensor'] * len(returns))}]"
+        if any(isinstance(o.ins.get("x"), GraphSpec) for o in res.outputs()):
+            ret_type = "Graph" if len(returns) == 1 else "tuple"
+        lines = [f"    def forward(self, {', '.join(args)}) -> {ret_type}:"]
+        lines += body
+        lines.append(f"        return {', '.join(returns) if returns else 'None'}")
+        return lines
+
+    def _annotation(self, spec: Spec | None) -> str:
+        if isinstance(spec, GraphSpec):
+            self.helpers.add("Graph")
+            return "Graph"
+        return "Tensor"
+
+    def _comment(self, insts: list[NetworkResult], node_id: str) -> str:
+        outs = list(insts[0].nodes[node_id].outs)
+        texts = []
+        for port in outs:
+            label = _merge_specs([inst.nodes[node_id].outs[port] for inst in insts])
+            texts.append(label if len(outs) == 1 else f"{port}: {label}")
+        return ", ".join(texts)
+
+    def _block_call(self, nr: NodeResult, attr: str, in_vars: dict[str, list[str]], ns: Namespace,
+                    var: dict[tuple[str, str], str], comment: str, tag: str) -> list[str]:
+        inst = nr.instances[0]
+        in_names = [p for p in nr.in_vars]
+        out_names = [o.node.name for o in inst.outputs()]
+        args = ", ".join(in_vars[p][0] for p in in_names)
+        if len(out_names) == 1:
+            targets = {out_names[0]: ns.create(nr.node.name)}
+        else:
+            targets = {o: ns.create(f"{nr.node.name}_{o}") for o in out_names}
+        for port, v in targets.items():
+            var[(nr.node.id, port)] = v
+        target = ", ".join(targets.values())
+        repeat = len(nr.instances)
+        single_io = len(in_names) == 1 and len(out_names) == 1
+        if repeat == 1 or single_io:
+            note = f"×{repeat}, " if repeat > 1 else ""
+            return [f"        {target} = self.{attr}({args})  # {note}{comment}{tag}"]
+        # Repeated multi-input block: the i-th output carries into the i-th input, the rest
+        # (a decoder's memory, a graph's structure) pass to every repeat unchanged.
+        carried = dict(zip(in_names, targets.values()))
+        lines = [f"        {v} = {in_vars[p][0]}{tag}" for p, v in carried.items()]
+        call_args = ", ".join(carried.get(p, in_vars[p][0]) for p in in_names)
+        lines.append(f"        for layer in self.{attr}:  # ×{repeat}, {comment}{tag}")
+        lines.append(f"            {target} = layer({call_args}){tag}")
+        return lines
+
+
+_DEFAULT = object()
+
+
+def strip_tags(text: str) -> str:
+    """Remove the '  # @scope:node' location tags (kept in memory for the GUI, not in exports)."""
+    return re.sub(r"  # @\S+?:\S+$", "", text, flags=re.M)

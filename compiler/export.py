@@ -1,0 +1,16 @@
+"""Write the generated model source to disk: the same text ``build`` executes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .codegen import PythonSource, generate
+from .project import Project, atomic_write_text
+
+
+def export_model(project: Project | PythonSource, out_dir: str | Path) -> Path:
+    """Write ``model.py`` into ``out_dir``; returns its path."""
+    source = project if isinstance(project, PythonSource) else generate(project)
+    path = Path(out_dir) / "model.py"
+    atomic_write_text(path, source.text)
+    return path

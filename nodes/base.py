@@ -1,0 +1,292 @@
+"""The vocabulary every node type is written in: specs, ports, emissions and the NodeType base.
+
+A node type is a class, not an instance: it holds no per-node state. Per-node state (params, name,
+wires) lives in the document (``compiler.project``). Keeping types stateless lets the registry be a
+plain dict and lets the compiler, the GUI and the tests share one catalogue.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Mapping, Sequence, Union
+
+from pydantic import BaseModel, ConfigDict
+
+Dim = Union[int, str]
+"""A tensor dimension: a concrete size, or a symbol ("N" batch, "T" sequence, "V" graph nodes)."""
+
+#: Concrete stand-ins for symbolic dims when a shape must be materialised (tests, meta runs).
+SYMBOL_SIZES: dict[str, int] = {"N": 2, "T": 5, "S": 6, "V": 7, "E": 12, "B": 3}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """The static description of a tensor flowing on a wire."""
+
+    dims: tuple[Dim, ...]
+    dtype: str = "float"  # "float" | "long" | "bool"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dims", tuple(self.dims))
+
+    @property
+    def rank(self) -> int:
+        return len(self.dims)
+
+    def label(self) -> str:
+        text = "[" + ", ".join(str(d) for d in self.dims) + "]"
+        return text if self.dtype == "float" else f"{text} {self.dtype}"
+
+    def concrete(self, sizes: Mapping[str, int] = SYMBOL_SIZES) -> tuple[int, ...]:
+        return tuple(d if isinstance(d, int) else _symbol_size(d, sizes) for d in self.dims)
+
+    def numel_static(self) -> int | None:
+        if all(isinstance(d, int) for d in self.dims):
+            return math.prod(self.dims)  # type: ignore[arg-type]
+        return None
+
+
+def _symbol_size(symbol: str, sizes: Mapping[str, int]) -> int:
+    if symbol in sizes:
+        return sizes[symbol]
+    raise ValueError(f"dimension '{symbol}' has no concrete size")
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """The structure of a (batch of) graph(s): edge index, node-to-graph map. Features travel apart."""
+
+    nodes: Dim = "V"
+    edges: Dim = "E"
+
+    def label(self) -> str:
+        return f"graph(V={self.nodes}, E={self.edges})"
+
+
+Spec = Union[TensorSpec, GraphSpec]
+
+
+class ShapeError(Exception):
+    """Raised by a node's ``infer`` when its inputs cannot work; becomes a Diagnostic, never a crash."""
+
+    def __init__(self, message: str, hint: str = "", port: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.port = port
+
+
+@dataclass(frozen=True)
+class Port:
+    """A named connection point. ``kind`` is "tensor" or "graph"."""
+
+    name: str
+    kind: str = "tensor"
+    optional: bool = False
+    variadic: bool = False  # accepts several wires, kept in order (Add, Concat)
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Call:
+    """A constructor call kept structured so codegen can lift per-instance values into block args."""
+
+    func: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    @staticmethod
+    def of(func: str, *args: Any, **kwargs: Any) -> "Call":
+        return Call(func, tuple(args), tuple(kwargs.items()))
+
+
+@dataclass(frozen=True)
+class Emission:
+    """How one node becomes source.
+
+    ``init`` is the submodule constructor (None for purely functional nodes); ``call`` is a forward
+    expression with ``{self}`` for the submodule attribute and ``{port}`` for each input variable
+    (a variadic port's variables are joined with ", " as ``{port}``); ``unpack`` is the assignment
+    target with ``{port}`` for each output variable (default: the single output). ``helpers`` names
+    classes from :data:`HELPERS` that the generated module must define.
+    """
+
+    call: str
+    init: Call | None = None
+    unpack: str | None = None
+    helpers: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
+
+
+class Params(BaseModel):
+    """Base of every node's parameter model: strict about unknown fields, so typos are caught."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+@dataclass
+class Example:
+    """A (params, inputs) pair used by the registry-wide shape test and the docs."""
+
+    params: dict[str, Any]
+    inputs: dict[str, Spec | list[Spec]]
+    note: str = ""
+
+
+class NodeType:
+    """Base class of node types. Subclasses set the class attributes and override infer/emit."""
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    category: ClassVar[str]
+    description: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = Params
+    inputs: ClassVar[tuple[Port, ...]] = (Port("x"),)
+    outputs: ClassVar[tuple[Port, ...]] = (Port("y"),)
+    legacy_ids: ClassVar[tuple[str, ...]] = ()
+    #: Params worth showing on the node face, in order (the rest live in the inspector).
+    key_params: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def infer(cls, p: Any, ins: Mapping[str, Any]) -> dict[str, Spec]:
+        """Output specs from params and input specs; raise ShapeError when they cannot work."""
+        raise NotImplementedError
+
+    @classmethod
+    def emit(cls, p: Any, ins: Mapping[str, Any]) -> Emission:
+        """Source for this node given validated params and the inferred input specs."""
+        raise NotImplementedError
+
+    @classmethod
+    def examples(cls) -> list[Example]:
+        """Param/input spreads that the registry-wide test checks against real torch outputs."""
+        return []
+
+    # Helpers shared by subclasses -------------------------------------------------------------
+    @classmethod
+    def input_port(cls, name: str) -> Port | None:
+        return next((p for p in cls.inputs if p.name == name), None)
+
+    @classmethod
+    def output_port(cls, name: str) -> Port | None:
+        return next((p for p in cls.outputs if p.name == name), None)
+
+    @classmethod
+    def summary(cls, p: Any) -> str:
+        """One line of key params for the node face."""
+        parts = []
+        for key in cls.key_params:
+            value = getattr(p, key, None)
+            if isinstance(value, (list, tuple)):
+                value = "×".join(str(v) for v in value)
+            parts.append(f"{key}={value}")
+        return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------------------------
+# Shape helpers used by many node families
+# ----------------------------------------------------------------------------------------------
+
+
+def tensor_in(ins: Mapping[str, Any], port: str = "x", rank: Iterable[int] | None = None,
+              what: str = "") -> TensorSpec:
+    """The tensor on ``port``, checked for rank; raises a ShapeError that says what was expected."""
+    spec = ins.get(port)
+    if not isinstance(spec, TensorSpec):
+        raise ShapeError(f"input '{port}' needs a tensor", "connect a tensor output to it", port)
+    if rank is not None:
+        ranks = tuple(rank)
+        if spec.rank not in ranks:
+            want = " or ".join(str(r) for r in ranks)
+            raise ShapeError(
+                f"input '{port}' has shape {spec.label()} (rank {spec.rank}); expected rank {want}"
+                + (f" {what}" if what else ""),
+                "insert a Reshape, Flatten or Unsqueeze before this node",
+                port,
+            )
+    return spec
+
+
+def concrete_dim(spec: TensorSpec, axis: int, what: str, port: str = "x") -> int:
+    """A dim that a constructor needs as a number (in_channels...); symbolic ones are refused."""
+    d = spec.dims[axis]
+    if not isinstance(d, int):
+        raise ShapeError(
+            f"{what} comes from dim {axis} of {spec.label()}, which is symbolic ('{d}')",
+            "give the Input a fixed size in that dimension",
+            port,
+        )
+    return d
+
+
+def conv_out_dim(size: Dim, kernel: int, stride: int, padding: int, dilation: int = 1) -> Dim:
+    if isinstance(size, str):
+        if stride == 1 and 2 * padding == dilation * (kernel - 1):
+            return size
+        return f"{size}'"
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pool_out_dim(size: Dim, kernel: int, stride: int, padding: int, dilation: int = 1,
+                 ceil_mode: bool = False) -> Dim:
+    if isinstance(size, str):
+        return size if (stride == 1 and 2 * padding == dilation * (kernel - 1)) else f"{size}'"
+    num = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (-(-num // stride) if ceil_mode else num // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def conv_transpose_out_dim(size: Dim, kernel: int, stride: int, padding: int, output_padding: int,
+                           dilation: int = 1) -> Dim:
+    if isinstance(size, str):
+        return f"{size}'"
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def norm_axis(axis: int, rank: int, port: str = "x") -> int:
+    if not -rank <= axis < rank:
+        raise ShapeError(f"dim {axis} is out of range for a rank-{rank} tensor",
+                         f"choose a dim between {-rank} and {rank - 1}", port)
+    return axis % rank
+
+
+def broadcast(specs: Sequence[TensorSpec], port: str = "x") -> tuple[Dim, ...]:
+    """Torch broadcasting of static shapes; a mismatch names the dims that differ."""
+    rank = max(s.rank for s in specs)
+    out: list[Dim] = []
+    for i in range(rank):
+        dims = {s.dims[i - rank + s.rank] for s in specs if i - rank + s.rank >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise ShapeError(
+                "shapes differ: " + " vs ".join(s.label() for s in specs) + f" at dim {i}",
+                "", port)
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# Helper classes emitted into generated code (module-level source snippets, torch only)
+# ----------------------------------------------------------------------------------------------
+
+HELPERS: dict[str, str] = {}
+"""name -> source of a class or function that generated code may need. Order of insertion is the
+order of emission, so a helper that uses another must be registered after it."""
+
+HELPER_DEPS: dict[str, tuple[str, ...]] = {}
+
+
+def register_helper(name: str, source: str, deps: tuple[str, ...] = ()) -> None:
+    if name in HELPERS and HELPERS[name] != source:
+        raise ValueError(f"helper '{name}' registered twice with different source")
+    HELPERS[name] = source.strip("\n")
+    HELPER_DEPS[name] = deps
+
+
+@dataclass
+class Category:
+    name: str
+    types: list[type[NodeType]] = field(default_factory=list)

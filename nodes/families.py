@@ -1,0 +1,17 @@
+"""Imports every node family so that their types register. Add a new family module here."""
+
+from . import (  # noqa: F401
+    activation,
+    attention,
+    block,
+    conv,
+    generative,
+    graph,
+    io,
+    linear,
+    merge,
+    norm,
+    pool,
+    recurrent,
+    shape,
+)

@@ -1,0 +1,106 @@
+"""Dense layers: Linear, Embedding, Identity."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from pydantic import Field
+
+from .base import (Call, Emission, Example, NodeType, Params, Port, ShapeError, TensorSpec,
+                   concrete_dim, tensor_in)
+from .registry import register
+
+
+class LinearParams(Params):
+    out_features: int = Field(64, ge=1, le=1_000_000, description="Size of each output sample")
+    bias: bool = Field(True, description="Learn an additive bias")
+
+
+@register
+class Linear(NodeType):
+    id = "linear.linear"
+    name = "Linear"
+    category = "Linear"
+    description = "y = x Wᵀ + b on the last dimension; in_features is taken from the input."
+    Params = LinearParams
+    key_params = ("out_features",)
+
+    @classmethod
+    def infer(cls, p: LinearParams, ins: Mapping[str, Any]) -> dict:
+        x = tensor_in(ins, rank=range(1, 7))
+        if x.dtype != "float":
+            raise ShapeError(f"Linear needs float input, got {x.dtype} ids",
+                             "put an Embedding before it to turn ids into vectors", "x")
+        concrete_dim(x, -1, "in_features")
+        return {"y": TensorSpec(x.dims[:-1] + (p.out_features,))}
+
+    @classmethod
+    def emit(cls, p: LinearParams, ins: Mapping[str, Any]) -> Emission:
+        x = ins["x"]
+        kw = {} if p.bias else {"bias": False}
+        return Emission("{self}({x})", Call.of("nn.Linear", x.dims[-1], p.out_features, **kw))
+
+    @classmethod
+    def examples(cls) -> list[Example]:
+        return [
+            Example({"out_features": 7}, {"x": TensorSpec(("N", 5))}),
+            Example({"out_features": 3, "bias": False}, {"x": TensorSpec(("N", "T", 4))}),
+        ]
+
+
+class EmbeddingParams(Params):
+    num_embeddings: int = Field(1000, ge=1, le=10_000_000, description="Vocabulary size")
+    embedding_dim: int = Field(64, ge=1, le=100_000, description="Size of each embedding vector")
+    padding_idx: int | None = Field(None, ge=0, description="An id whose vector stays zero")
+
+
+@register
+class Embedding(NodeType):
+    id = "linear.embedding"
+    name = "Embedding"
+    category = "Linear"
+    description = "Looks up a learned vector for each integer id."
+    Params = EmbeddingParams
+    key_params = ("num_embeddings", "embedding_dim")
+
+    @classmethod
+    def infer(cls, p: EmbeddingParams, ins: Mapping[str, Any]) -> dict:
+        x = tensor_in(ins, rank=range(1, 6))
+        if x.dtype != "long":
+            raise ShapeError(f"Embedding needs integer ids, got {x.dtype} {x.label()}",
+                             "set the Input's dtype to 'long'", "x")
+        if p.padding_idx is not None and p.padding_idx >= p.num_embeddings:
+            raise ShapeError("padding_idx must be smaller than num_embeddings", "", None)
+        return {"y": TensorSpec(x.dims + (p.embedding_dim,))}
+
+    @classmethod
+    def emit(cls, p: EmbeddingParams, ins: Mapping[str, Any]) -> Emission:
+        kw = {} if p.padding_idx is None else {"padding_idx": p.padding_idx}
+        return Emission("{self}({x})",
+                        Call.of("nn.Embedding", p.num_embeddings, p.embedding_dim, **kw))
+
+    @classmethod
+    def examples(cls) -> list[Example]:
+        return [Example({"num_embeddings": 11, "embedding_dim": 4},
+                        {"x": TensorSpec(("N", "T"), "long")})]
+
+
+@register
+class Identity(NodeType):
+    id = "linear.identity"
+    name = "Identity"
+    category = "Linear"
+    description = "Passes its input through unchanged (a placeholder or a named tap)."
+    inputs = (Port("x"),)
+
+    @classmethod
+    def infer(cls, p: Params, ins: Mapping[str, Any]) -> dict:
+        return {"y": tensor_in(ins)}
+
+    @classmethod
+    def emit(cls, p: Params, ins: Mapping[str, Any]) -> Emission:
+        return Emission("{x}")
+
+    @classmethod
+    def examples(cls) -> list[Example]:
+        return [Example({}, {"x": TensorSpec(("N", 3))})]
