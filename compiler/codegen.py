@@ -85,6 +85,8 @@ class PythonSource:
     #: (network or block name, node id) -> 1-based line numbers of that node's code
     node_lines: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     analysis: Analysis | None = None
+    #: (network name, node id) -> attribute name of that node's submodule in the network class
+    attrs: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def spec_label(spec: Spec | None) -> str:
@@ -152,9 +154,8 @@ class _Generator:
         self.block_arg_names: dict[str, list[str]] = {}  # block -> lifted arg names in order
         #: block name -> {instance id -> {arg name -> value}}
         self.block_inst_args: dict[str, dict[int, dict[str, Any]]] = {}
-        self.chunks: list[str] = []
         self.node_lines: dict[tuple[str, str], list[int]] = {}
-        self.pending_lines: list[tuple[str, str, int, int]] = []  # scope, node, chunk idx, line
+        self.attrs: dict[tuple[str, str], str] = {}
 
     # -- driver -------------------------------------------------------------------------------
     def run(self) -> PythonSource:
@@ -175,7 +176,7 @@ class _Generator:
         text = self._imports_fixup(text)
         node_lines = self._locate_lines(text)
         return PythonSource(strip_tags(text), network_classes, dict(self.block_classes), node_lines,
-                            self.analysis)
+                            self.analysis, self.attrs)
 
     def _header(self, classes: dict[str, str]) -> str:
         title = self.project.name or "Untitled"
@@ -420,6 +421,7 @@ class _Generator:
                 attr_names[node_id] = attr
                 init_lines.append(f"        self.{attr} = {self._block_ctor([nr])}"
                                   f"  # @{scope}:{node_id}")
+        self.attrs.update({(scope, k): v for k, v in attr_names.items()})
         doc = res.net.description.strip() or f"The '{res.net.name}' network."
         lines = [f"class {cls_name}(nn.Module):", f'    """{doc}"""', "",
                  "    def __init__(self) -> None:", "        super().__init__()"]
