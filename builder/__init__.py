@@ -1,0 +1,1 @@
+"""Layerloom desktop app (Qt) and command line. Nothing imports builder; it imports the rest."""

@@ -1,0 +1,231 @@
+"""The ``layerloom`` command line. Qt is imported only when the window is opened.
+
+Exit codes: 0 fine, 1 the project has errors (or a run failed), 2 bad usage or an unreadable file.
+User mistakes print one clear line each on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+COMMANDS = ("check", "export", "templates", "new", "train")
+
+
+class UsageError(Exception):
+    """Bad arguments or an unreadable input: exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="layerloom",
+        description="Layerloom: draw deep-learning models, check them, export plain PyTorch. "
+        "With no command, opens the app (on FILE.loom or --template NAME if given).")
+    sub = ap.add_subparsers(dest="command")
+    p = sub.add_parser("check", help="diagnostics, then node, shape, params and FLOPs")
+    p.add_argument("target", help="a .loom file or a template name")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("export", help="write model.py (and train.py) for a project")
+    p.add_argument("target")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.add_argument("--model-only", action="store_true", help="write model.py only")
+    p = sub.add_parser("templates", help="list the built-in templates")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-figures", action="store_true", help="skip parameter and FLOP counts")
+    p = sub.add_parser("new", help="write a project file from a template")
+    p.add_argument("template")
+    p.add_argument("-o", "--out", required=True, help="the .loom file to write")
+    sub.add_parser("train", help="train a project or template (see 'layerloom train -h')",
+                   add_help=False)
+    return ap
+
+
+def load_target(target: str):
+    """A project from a .loom path or a template name; UsageError if it is neither."""
+    from compiler.project import ProjectLoadError, load
+
+    path = Path(target)
+    if path.suffix == ".loom" or path.exists():
+        if not path.exists():
+            raise UsageError(f"{target}: no such file")
+        try:
+            return load(path)
+        except ProjectLoadError as err:
+            raise UsageError(str(err)) from None
+    import templates
+
+    try:
+        return templates.build(target)
+    except KeyError:
+        raise UsageError(f"'{target}' is neither a .loom file nor a template "
+                         "(see 'layerloom templates')") from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from compiler import analyze, build
+    from compiler.summary import human, summarize
+
+    project = load_target(args.target)
+    analysis = analyze(project)
+    summaries = {}
+    if analysis.ok:
+        try:
+            summaries = summarize(project, build(project), analysis)
+        except Exception as err:  # generated code failed to build: a bug, but say it plainly
+            print(f"error: the generated code did not build: {type(err).__name__}: {err}",
+                  file=sys.stderr)
+            return 1
+    if args.json:
+        out = {"ok": analysis.ok, "project": project.name,
+               "diagnostics": [d.to_json() for d in analysis.diagnostics],
+               "networks": {k: v.to_json() for k, v in summaries.items()}}
+        print(json.dumps(out, indent=1))
+        return 0 if analysis.ok else 1
+    for d in analysis.diagnostics:
+        print(str(d), file=sys.stderr)
+    for name, res in analysis.networks.items():
+        rows = [("node", "type", "output shape", "params", "FLOPs")]
+        figures = {n.node_id: n for n in summaries[name].nodes} if name in summaries else {}
+        for node_id in res.order:
+            nr = res.nodes[node_id]
+            shape = ", ".join(s.label() for s in nr.outs.values()) or "—"
+            fig = figures.get(node_id)
+            rows.append((nr.node.name, nr.node.type, shape,
+                         f"{fig.params:,}" if fig else "—", human(fig.flops) if fig else "—"))
+        total = summaries.get(name)
+        if total:
+            rows.append(("total", "", "", f"{total.params:,}", human(total.flops)))
+        print(f"\n{name}")
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for r in rows:
+            print("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                            for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    if analysis.ok:
+        print(f"\nok: {project.name} has no errors ({len(analysis.warnings)} warning(s))")
+    return 0 if analysis.ok else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from compiler import analyze, generate
+    from compiler.export import export_model
+
+    project = load_target(args.target)
+    analysis = analyze(project)
+    if not analysis.ok:
+        for d in analysis.errors:
+            print(str(d), file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    written = [export_model(generate(analysis), out)]
+    if not args.model_only and project.training.recipe:
+        try:
+            from training.export import export_training
+        except ImportError:
+            export_training = None  # type: ignore[assignment]
+        if export_training is not None:
+            written += list(export_training(project, out) or [])
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    import templates
+
+    rows = []
+    for info in templates.all_templates():
+        row = {"name": info.name, "family": info.family, "variant": info.variant,
+               "recipe": info.recipe, "dataset": info.dataset, "description": info.description}
+        if not args.no_figures:
+            row.update(_figures(info.name))
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    from compiler.summary import human
+
+    header = ("name", "family", "variant", "params", "FLOPs")
+    table = [header] + [(r["name"], r["family"], r["variant"],
+                         f"{r['params']:,}" if r.get("params") is not None else "—",
+                         human(r.get("flops"))) for r in rows]
+    widths = [max(len(str(t[i])) for t in table) for i in range(len(header))]
+    for t in table:
+        print("  ".join(str(c).ljust(w) for c, w in zip(t, widths)).rstrip())
+    return 0
+
+
+def _figures(name: str) -> dict:
+    """Total params and FLOPs of a template (all networks), computed on the meta device."""
+    import templates
+    from compiler.summary import summarize
+
+    try:
+        summaries = summarize(templates.build(name))
+    except Exception as err:  # a broken template must not hide the others
+        return {"params": None, "flops": None, "error": str(err)}
+    flops = [s.flops for s in summaries.values()]
+    return {"params": sum(s.params for s in summaries.values()),
+            "flops": None if any(f is None for f in flops) else sum(flops)}  # type: ignore[misc]
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    import templates
+    from compiler.project import save
+
+    try:
+        project = templates.build(args.template)
+    except KeyError:
+        raise UsageError(f"no template named '{args.template}' (see 'layerloom templates')") from None
+    out = Path(args.out)
+    if out.suffix != ".loom":
+        out = out.with_suffix(".loom")
+    save(project, out)
+    print(out)
+    return 0
+
+
+def open_app(argv: Sequence[str]) -> int:
+    ap = argparse.ArgumentParser(prog="layerloom", description="Open the Layerloom app.")
+    ap.add_argument("file", nargs="?", help="a .loom project to open")
+    ap.add_argument("--template", help="open a new project from this template")
+    ap.add_argument("--help-commands", action="store_true", help="list the command-line commands")
+    args = ap.parse_args(list(argv))
+    if args.help_commands:
+        _parser().print_help()
+        return 0
+    from builder.app import run_app
+
+    return run_app(path=args.file, template=args.template)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS + ("-h", "--help"):
+        try:
+            return open_app(argv)
+        except SystemExit as exc:
+            return int(exc.code or 0)
+    if argv[0] == "train":
+        from training.cli import main as train_main
+
+        return train_main(argv[1:])
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return 2 if exc.code else 0
+    handlers = {"check": cmd_check, "export": cmd_export, "templates": cmd_templates,
+                "new": cmd_new}
+    try:
+        return handlers[args.command](args)
+    except UsageError as err:
+        print(f"layerloom: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
