@@ -280,11 +280,13 @@ class MakeBlockCommand(SnapshotCommand):
         node_id = make_block(self.doc.project, self.network, self.node_ids, self.name)
         if xs:
             pos[node_id] = [sum(p[0] for p in xs) / len(xs), sum(p[1] for p in xs) / len(xs)]
-        block_pos = self.doc.positions(self.name)
-        for k, p in inner.items():
+        from .layout import layered_positions
+
+        for k in inner:
             pos.pop(k, None)
-            if p:
-                block_pos[k] = list(p)
+        block = self.doc.project.block(self.name)
+        self.doc.positions(self.name).update(
+            layered_positions(block, str(self.doc.project.ui.get("layout", "LR"))))
         return node_id
 
 
@@ -299,7 +301,8 @@ class ExpandBlockCommand(SnapshotCommand):
         created = expand_block(self.doc.project, self.network, self.node_id)
         pos = self.doc.positions(self.network)
         pos.pop(self.node_id, None)
-        pos.update(layered_positions(self.doc.graph(self.network).net))
+        pos.update(layered_positions(self.doc.graph(self.network).net,
+                                      str(self.doc.project.ui.get("layout", "LR"))))
         return created
 
 

@@ -19,6 +19,8 @@ from compiler import Analysis, Graph, Project, analyze, generate, load, save
 from compiler.codegen import CodegenError, PythonSource
 
 ANALYSIS_DELAY_MS = 150
+FIGURES_MAX_NODES = 250
+CODE_SYNC_MAX_NODES = 150
 
 
 class Document(QObject):
@@ -30,22 +32,37 @@ class Document(QObject):
     analyzed = Signal(object)  # Analysis
     dirty_changed = Signal(bool)
     path_changed = Signal(str)
+    figures_ready = Signal()  # params/FLOPs of the current analysis are in summaries()
+    _figures_done = Signal(int, object)  # from the worker thread, queued to this one
+    code_ready = Signal()  # ``source`` (or ``source_error``) is current
+    _code_done = Signal(int, object)
 
     def __init__(self, project: Project | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.project = project or _empty_project()
         self.path: Path | None = None
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.dirty_changed.emit(not clean))
+        self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.analysis: Analysis | None = None
         self.source: PythonSource | None = None
         self.source_error: str = ""
         self.last_analysis_ms: float = 0.0
+        self._summary: dict = {}
+        self._summary_for: Analysis | None = None
+        self._figures_gen = 0
+        self._figures_future = None
+        self.figures_error = ""
+        self._figures_done.connect(self._on_figures)
+        self._code_gen = 0
+        self._code_done.connect(self._on_code)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(ANALYSIS_DELAY_MS)
         self._timer.timeout.connect(self.analyze_now)
         self._timer.start()
+
+    def _clean_changed(self, clean: bool) -> None:
+        self.dirty_changed.emit(not clean)
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -73,22 +90,101 @@ class Document(QObject):
         self._timer.start()
 
     def analyze_now(self) -> Analysis:
+        """Check the project and infer every shape (fast: the canvas and problems need it).
+        The generated code is made on demand (:meth:`code`, :meth:`request_code`)."""
         self._timer.stop()
         t0 = time.perf_counter()
         self.analysis = analyze(self.project)
-        self.source, self.source_error = None, ""
-        if self.analysis.ok:
+        self.source = None
+        self.source_error = "" if self.analysis.ok else "\n".join(
+            str(d) for d in self.analysis.errors)
+        self._code_gen += 1
+        self.last_analysis_ms = (time.perf_counter() - t0) * 1000
+        self.analyzed.emit(self.analysis)
+        self.request_figures()
+        return self.analysis
+
+    def code(self) -> PythonSource | None:
+        """The generated module for the current analysis (made now if needed); None on errors."""
+        a = self.analysis if self.analysis is not None and not self.analysis_pending \
+            else self.analyze_now()
+        if self.source is None and a.ok:
             try:
-                self.source = generate(self.analysis)
+                self.source = generate(a)
             except CodegenError as err:
                 self.source_error = str(err)
             except Exception as err:  # a codegen bug must not take the editor down
                 self.source_error = f"code generation failed: {type(err).__name__}: {err}"
-        else:
-            self.source_error = "\n".join(str(d) for d in self.analysis.errors)
-        self.last_analysis_ms = (time.perf_counter() - t0) * 1000
-        self.analyzed.emit(self.analysis)
-        return self.analysis
+        return self.source
+
+    def request_code(self) -> None:
+        """Make the code for the code view: at once for small projects, else in the worker
+        thread (codegen of a 500-node graph takes a few hundred ms). Emits ``code_ready``."""
+        a = self.analysis
+        if a is None:
+            return
+        if self.source is not None or not a.ok or self.size() <= CODE_SYNC_MAX_NODES:
+            self.code()
+            self.code_ready.emit()
+            return
+        gen = self._code_gen
+        project = self.project.model_dump_json()  # a consistent copy, cheaply
+        future = _pool().submit(_generate_code, project)
+        future.add_done_callback(lambda f: self._code_done.emit(gen, f))
+
+    def _on_code(self, gen: int, future) -> None:
+        if gen != self._code_gen:
+            return
+        try:
+            self.source = future.result()
+        except Exception as err:
+            self.source_error = f"code generation failed: {type(err).__name__}: {err}"
+        self.code_ready.emit()
+
+    def size(self) -> int:
+        return sum(len(n.nodes) for n in self.project.networks)
+
+    def summaries(self) -> dict:
+        """Per-network figures (params, FLOPs) for the current analysis, or {} until computed."""
+        return self._summary if self._summary_for is self.analysis else {}
+
+    def figures(self) -> dict:
+        """node id -> NodeFigures over every network (empty until the worker has finished)."""
+        return {f.node_id: f for s in self.summaries().values() for f in s.nodes}
+
+    @property
+    def figures_pending(self) -> bool:
+        return self._figures_future is not None and not self._figures_future.done()
+
+    def request_figures(self, force: bool = False) -> bool:
+        """Count params and FLOPs in a worker thread (torch on the meta device, on a copy of the
+        project), so neither the first torch import nor a big model ever stalls the window.
+        Large projects are only counted when asked (``force``). True if a count started."""
+        a = self.analysis
+        if a is None or not a.ok or self.summaries():
+            return False
+        size = sum(len(n.nodes) for n in self.project.networks)
+        if size > FIGURES_MAX_NODES and not force:
+            return False
+        self._figures_gen += 1
+        gen, target = self._figures_gen, a
+        project = self.project.model_dump_json()  # a consistent copy, cheaply
+        future = _pool().submit(_count_figures, project)
+        self._figures_future = future
+        future.add_done_callback(lambda f: self._figures_done.emit(gen, (target, f)))
+        return True
+
+    def _on_figures(self, gen: int, payload: tuple) -> None:
+        target, future = payload
+        if gen != self._figures_gen or target is not self.analysis:
+            return  # an edit came in meanwhile; a newer count follows
+        try:
+            self._summary = future.result()
+        except Exception as err:  # figures are a convenience; a failure must not break editing
+            self._summary = {}
+            self.figures_error = f"figures unavailable: {type(err).__name__}: {err}"
+        self._summary_for = target
+        self.figures_ready.emit()
 
     @property
     def analysis_pending(self) -> bool:
@@ -134,6 +230,28 @@ class Document(QObject):
         self.project.networks = [n.model_copy(deep=True) for n in snap["networks"]]
         self.project.blocks = [b.model_copy(deep=True) for b in snap["blocks"]]
         self.project.ui = _deep(snap["ui"])
+
+
+_POOL = None
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerloom-figures")
+    return _POOL
+
+
+def _generate_code(project_json: str) -> PythonSource:
+    return generate(Project.model_validate_json(project_json))
+
+
+def _count_figures(project_json: str) -> dict:
+    from compiler.summary import summarize
+
+    return summarize(Project.model_validate_json(project_json))
 
 
 def _deep(value: Any) -> Any:

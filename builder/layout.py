@@ -11,12 +11,15 @@ import networkx as nx
 
 from compiler.project import NetworkModel
 
-COLUMN = 250.0  # px between layer columns (node width ~180 plus room for a wire label)
+COLUMN = 310.0  # px between layer columns: node width 184 plus room for a shape label
 ROW = 110.0  # px between nodes of one layer
+TB_LAYER = 120.0  # top to bottom: px between layers (node height ~70 plus a wire label)
+TB_SPREAD = 240.0
 
 
-def layered_positions(net: NetworkModel, column: float = COLUMN,
-                      row: float = ROW) -> dict[str, list[float]]:
+def layered_positions(net: NetworkModel, direction: str = "LR") -> dict[str, list[float]]:
+    """Positions per node id. ``direction`` "LR" flows left to right, "TB" top to bottom."""
+    column, row = (COLUMN, ROW) if direction != "TB" else (TB_LAYER, TB_SPREAD)
     g = nx.DiGraph()
     g.add_nodes_from(n.id for n in net.nodes)
     g.add_edges_from((e.src, e.dst) for e in net.edges if e.src != e.dst)
@@ -31,6 +34,17 @@ def layered_positions(net: NetworkModel, column: float = COLUMN,
     for nid in list(layer_of):
         if g.in_degree(nid) == 0 and g.out_degree(nid) > 0:
             layer_of[nid] = min(layer_of[s] for s in g.successors(nid)) - 1
+    # A side branch with slack (a ResNet shortcut) sits midway along the span it bridges rather
+    # than bunched at its start: the midpoint of its earliest and latest possible layers.
+    if len(layers) > 2 and nx.is_directed_acyclic_graph(g):
+        latest: dict[str, int] = {}
+        for nid in reversed(list(nx.topological_sort(g))):
+            succ = [latest[s] for s in g.successors(nid)]
+            latest[nid] = min(succ) - 1 if succ else layer_of[nid]
+        for nid in nx.topological_sort(g):
+            if g.in_degree(nid) and g.out_degree(nid) and latest[nid] > layer_of[nid]:
+                low = max(layer_of[p] for p in g.predecessors(nid)) + 1
+                layer_of[nid] = max(low, (layer_of[nid] + latest[nid]) // 2)
     n_layers = max(layer_of.values(), default=-1) + 1
     layers = [[] for _ in range(n_layers)]
     for nid, li in layer_of.items():
@@ -47,7 +61,8 @@ def layered_positions(net: NetworkModel, column: float = COLUMN,
     for li, layer in enumerate(layers):
         offset = (len(layer) - 1) / 2.0
         for i, nid in enumerate(layer):
-            out[nid] = [li * column, (i - offset) * row]
+            a, b = li * column, (i - offset) * row
+            out[nid] = [a, b] if direction != "TB" else [b, a]
     return out
 
 

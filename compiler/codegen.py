@@ -120,16 +120,41 @@ class _VarList(list):
         return ", ".join(self)
 
 
-def _signature_names(func: str) -> list[str]:
-    """Positional argument names of a torch constructor (for naming lifted block arguments)."""
+_SIGNATURES: dict[str, dict[str, Any]] = {}
+
+
+def _signature(func: str) -> dict[str, Any]:
+    """Argument names -> defaults (``_DEFAULT`` when none) of a constructor, in order.
+
+    Used to name lifted block arguments and to fill in a keyword that one use of a block omits
+    (because it equals torch's default) while another sets it. Helper classes are looked up in the
+    HELPERS sources.
+    """
+    if func in _SIGNATURES:
+        return _SIGNATURES[func]
     import torch
     from torch import nn
 
+    out: dict[str, Any] = {}
     try:
-        obj = eval(func, {"nn": nn, "torch": torch})  # noqa: S307 - our own dotted name
-        return [p for p in inspect.signature(obj).parameters if p not in ("self", "args", "kwargs")]
+        ns: dict[str, Any] = {"nn": nn, "torch": torch, "Tensor": torch.Tensor}
+        if func in HELPERS:
+            exec("from __future__ import annotations\nimport math\n"  # noqa: S102 - our source
+                 "from typing import NamedTuple\nimport torch.nn.functional as F\n"
+                 + "\n\n".join(HELPERS[h] for h in HELPERS), ns)
+        obj = eval(func, ns)  # noqa: S307 - our own dotted name
+        for name, param in inspect.signature(obj).parameters.items():
+            if name in ("self", "args", "kwargs"):
+                continue
+            out[name] = _DEFAULT if param.default is inspect.Parameter.empty else param.default
     except Exception:
-        return []
+        out = {}
+    _SIGNATURES[func] = out
+    return out
+
+
+def _signature_names(func: str) -> list[str]:
+    return list(_signature(func))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -352,7 +377,8 @@ class _Generator:
                 if k not in kw_keys:
                     kw_keys.append(k)
         for k in kw_keys:
-            values = tuple(dict(c.kwargs).get(k, _DEFAULT) if c else _DEFAULT for c in calls)
+            default = _signature(first.func).get(k, _DEFAULT)
+            values = tuple(dict(c.kwargs).get(k, default) if c else default for c in calls)
             if len(set(map(repr, values))) > 1:
                 if _DEFAULT in values:
                     raise CodegenError(f"node '{node_name}': argument '{k}' is set in some uses of "

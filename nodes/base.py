@@ -150,8 +150,14 @@ class NodeType:
 
     @classmethod
     def infer(cls, p: Any, ins: Mapping[str, Any]) -> dict[str, Spec]:
-        """Output specs from params and input specs; raise ShapeError when they cannot work."""
-        raise NotImplementedError
+        """Output specs from params and input specs; raise ShapeError when they cannot work.
+
+        The default runs the node's emission on torch's meta device (``nodes.meta``), so a type
+        may leave this out; a hand-written rule gives earlier, friendlier messages.
+        """
+        from .meta import meta_infer
+
+        return meta_infer(cls, p, ins)
 
     @classmethod
     def emit(cls, p: Any, ins: Mapping[str, Any]) -> Emission:

@@ -1,0 +1,745 @@
+"""The main window: canvas in the middle, palette left, inspector and code right, problems and
+summary below; menus with the shortcuts; files, templates, export, autosave and recovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QByteArray, QPointF, QRectF, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QImage, QKeySequence, QPainter
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from compiler.codegen import CodegenError
+from compiler.graph import GraphEditError
+from compiler.project import Project, ProjectLoadError
+
+from . import recovery, theme
+from .canvas import CanvasScene, CanvasView
+from .commands import ExpandBlockCommand, LayoutCommand, MakeBlockCommand, push
+from .document import Document
+from .gallery import Gallery, build_template, template_infos
+from .inspector import Inspector
+from .layout import layered_positions
+from .palette import Palette, QuickAdd
+from .panels import CodeView, ProblemsPanel, SummaryView
+
+DEFAULT_TEMPLATE = "resnet18-small"
+MAX_RECENT = 8
+
+
+def settings() -> QSettings:
+    return QSettings()
+
+
+def lay_out_all(project: Project) -> None:
+    """Fresh layered positions for every network and block (template open, imported files)."""
+    pos = project.ui.setdefault("positions", {})
+    direction = str(project.ui.get("layout", "LR"))
+    for net in list(project.networks) + list(project.blocks):
+        pos[net.name] = layered_positions(net, direction)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, project: Project | None = None) -> None:
+        super().__init__()
+        self.setObjectName("MainWindow")
+        self.document = Document(project, self)
+        doc = self.document
+        self.path_stack: list[str] = [doc.project.networks[0].name] if doc.project.networks \
+            else ["net"]
+        # Dialog hooks: tests and scripts replace these to answer without a modal dialog.
+        self.ask: Callable[[str, str], bool] = self._ask
+        self.inform: Callable[[str, str], None] = self._inform
+        self.ask_text: Callable[[str, str, str], str | None] = self._ask_text
+        self.choose_file: Callable[[str, str, bool], str | None] = self._choose_file
+        self.choose_dir: Callable[[str], str | None] = self._choose_dir
+        self._clip = None
+
+        self.scene = CanvasScene(doc, self.path_stack[0], self)
+        self.view = CanvasView(self.scene)
+        self.tabs = QTabBar()
+        self.tabs.setDocumentMode(True)
+        self.tabs.setExpanding(False)
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.back = QToolButton(text="◀ Back")
+        self.back.setToolTip("Back to the enclosing graph (Backspace)")
+        self.back.clicked.connect(self.close_block)
+        self.crumbs = QLabel()
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 2, 6, 2)
+        bar.addWidget(self.tabs)
+        bar.addWidget(self.back)
+        bar.addWidget(self.crumbs, 1)
+        central = QWidget()
+        col = QVBoxLayout(central)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        col.addLayout(bar)
+        col.addWidget(self.view, 1)
+        self.setCentralWidget(central)
+
+        self.palette = Palette()
+        self.inspector = Inspector(doc)
+        self.problems = ProblemsPanel(doc)
+        self.code = CodeView(doc)
+        self.summary = SummaryView(doc)
+        self.quick = QuickAdd(self)
+        self._quick_pos = QPointF()
+        self.docks: dict[str, QDockWidget] = {}
+        left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea,
+                               Qt.DockWidgetArea.RightDockWidgetArea,
+                               Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.add_dock(self.palette, "Palette", left)
+        self.add_dock(self.inspector, "Inspector", right)
+        self.add_dock(self.code, "Code", right)
+        self.add_dock(self.problems, "Problems", bottom)
+        self.add_dock(self.summary, "Summary", bottom)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
+                            | QMainWindow.DockOption.AllowTabbedDocks)
+
+        self.state_label = QLabel()
+        self.statusBar().addPermanentWidget(self.state_label)
+        self._build_menus()
+
+        self.scene.status.connect(self.show_status)
+        self.inspector.status.connect(self.show_status)
+        self.scene.selection_ids.connect(self._selection)
+        self.scene.open_block.connect(self.open_block)
+        self.view.quick_add.connect(self._quick_add)
+        self.quick.chosen.connect(lambda t: self.scene.add_node(t, self._quick_pos))
+        self.palette.activated.connect(self._add_at_center)
+        self.problems.node_requested.connect(self.show_node)
+        doc.analyzed.connect(self._analyzed)
+        doc.dirty_changed.connect(lambda _d: self._update_title())
+        doc.path_changed.connect(lambda _p: self._update_title())
+        doc.changed.connect(self._doc_changed)
+
+        self.recovery_file = recovery.RecoveryFile()
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(recovery.AUTOSAVE_MS)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+
+        self._restore_settings()
+        self._refresh_tabs()
+        self._update_title()
+
+    def showEvent(self, e) -> None:  # noqa: N802
+        super().showEvent(e)
+        if getattr(self, "_shown", False):
+            return
+        self._shown = True
+        # Tabifying before the first show leaves a stray tab bar on some platforms.
+        if not self._restored_state:
+            self.tabifyDockWidget(self.docks["Inspector"], self.docks["Code"])
+            self.tabifyDockWidget(self.docks["Problems"], self.docks["Summary"])
+            self.resizeDocks([self.docks["Palette"], self.docks["Inspector"]], [210, 330],
+                             Qt.Orientation.Horizontal)
+            self.resizeDocks([self.docks["Problems"]], [160], Qt.Orientation.Vertical)
+        self.docks["Inspector"].raise_()
+        self.docks["Problems"].raise_()
+        QTimer.singleShot(0, lambda: self.view.fit(readable=True))
+
+    # -- docks and menus -----------------------------------------------------------------------
+    def add_dock(self, widget: QWidget, title: str,
+                 area: Qt.DockWidgetArea = Qt.DockWidgetArea.BottomDockWidgetArea) -> QDockWidget:
+        """Dock a panel (the training dashboard docks itself at the bottom this way)."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.docks[title] = dock
+        if hasattr(self, "view_menu"):
+            self.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if tip:
+            act.setStatusTip(tip)
+        act.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        K = QKeySequence.StandardKey
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self._action(f, "&New", self.new_project, K.New)
+        self._action(f, "New from &Template…", self.show_gallery, "Ctrl+Shift+N")
+        self._action(f, "&Open…", self.open_dialog, K.Open)
+        self.recent_menu = f.addMenu("Open &Recent")
+        f.addSeparator()
+        self._action(f, "&Save", self.save, K.Save)
+        self._action(f, "Save &As…", self.save_as, "Ctrl+Shift+S")
+        ex = f.addMenu("&Export")
+        self._action(ex, "PyTorch &code (model.py, train.py)…", self.export_code, "Ctrl+E")
+        self._action(ex, "&Project file…", self.export_project)
+        self._action(ex, "Graph image (&PNG)…", lambda: self.export_image("png"))
+        self._action(ex, "Graph image (&SVG)…", lambda: self.export_image("svg"))
+        f.addSeparator()
+        self._action(f, "&Quit", self.close, K.Quit)
+
+        e = mb.addMenu("&Edit")
+        undo = self.document.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(K.Undo)
+        redo = self.document.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence(K.Redo), QKeySequence("Ctrl+Y")])
+        e.addAction(undo)
+        e.addAction(redo)
+        e.addSeparator()
+        self._action(e, "Cu&t", self.cut, K.Cut)
+        self._action(e, "&Copy", self.copy, K.Copy)
+        self._action(e, "&Paste", self.paste, K.Paste)
+        self._action(e, "&Duplicate", self.scene.duplicate, "Ctrl+D")
+        self._action(e, "De&lete", self.scene.delete_selected, K.Delete)
+        self._action(e, "Select &All", lambda: self.scene.select(list(self.scene.nodes)),
+                     K.SelectAll)
+        e.addSeparator()
+        self._action(e, "&Make Block from Selection…", self.make_block, "Ctrl+G")
+        self._action(e, "E&xpand Block", self.expand_block, "Ctrl+Shift+G")
+        self._action(e, "Find &Node…", lambda: (self.docks["Palette"].raise_(),
+                                                self.palette.search.setFocus()), K.Find)
+        al = e.addMenu("Ali&gn")
+        for text, how, key in (("Left edges", "left", "Ctrl+Alt+L"),
+                               ("Top edges", "top", "Ctrl+Alt+T"),
+                               ("Centre vertically", "vcenter", None),
+                               ("Centre horizontally", "hcenter", None),
+                               ("Spread horizontally", "hspread", "Ctrl+Alt+H"),
+                               ("Spread vertically", "vspread", "Ctrl+Alt+V")):
+            self._action(al, text, lambda h=how: self.scene.align(h), key)
+
+        v = mb.addMenu("&View")
+        self.view_menu = v
+        self._action(v, "&Fit to View", self.view.fit, "F")
+        self._action(v, "Zoom &In", lambda: self.view.zoom(1.25), K.ZoomIn)
+        self._action(v, "Zoom &Out", lambda: self.view.zoom(0.8), K.ZoomOut)
+        self._action(v, "&Actual Size", self.view.resetTransform, "Ctrl+0")
+        self._action(v, "Auto-&Layout", self.auto_layout, "Ctrl+L")
+        self._action(v, "&Back to Enclosing Graph", self.close_block, "Backspace")
+        th = v.addMenu("&Theme")
+        group = QActionGroup(self)
+        self.theme_actions = {}
+        for name in ("dark", "light"):
+            act = QAction(name.title(), self, checkable=True)
+            act.triggered.connect(lambda _c=False, n=name: self.set_theme(n))
+            group.addAction(act)
+            th.addAction(act)
+            self.theme_actions[name] = act
+        self.theme_actions[theme.current().name].setChecked(True)
+        v.addSeparator()
+        for dock in self.docks.values():
+            v.addAction(dock.toggleViewAction())
+
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        for menu in (e, v):
+            for act in menu.actions():
+                text = act.text().replace("&", "")
+                if text in ("Duplicate", "Delete", "Copy", "Paste", "Make Block from Selection…",
+                            "Expand Block", "Auto-Layout", "Fit to View"):
+                    self.view.addAction(act)
+        self.run_menu = mb.addMenu("&Run")
+        h = mb.addMenu("&Help")
+        self._action(h, "&Keyboard Shortcuts", self.show_shortcuts, "F1")
+        self._action(h, "&About Layerloom", lambda: self.inform(
+            "About Layerloom", "Layerloom: draw deep-learning models, check their shapes, "
+            "export plain PyTorch."))
+
+    # -- title, status -------------------------------------------------------------------------
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"{self.document.title}[*] — Layerloom")
+        self.setWindowModified(self.document.dirty)
+
+    def show_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10_000)
+
+    def _analyzed(self, analysis) -> None:
+        n_err, n_warn = len(analysis.errors), len(analysis.warnings)
+        t = theme.current()
+        if n_err:
+            text = f"<span style='color:{t.error}'>● {n_err} error{'s' * (n_err != 1)}</span>"
+        else:
+            text = "● no errors"
+        if n_warn:
+            text += f"  <span style='color:{t.warning}'>{n_warn} warning(s)</span>"
+        nodes = sum(len(n.nodes) for n in self.document.project.networks)
+        text += f"  · {nodes} nodes · analysed in {self.document.last_analysis_ms:.0f} ms"
+        self.state_label.setText(text)
+        from PySide6.QtGui import QTextDocumentFragment
+
+        plain = QTextDocumentFragment.fromHtml(text).toPlainText()
+        self.state_label.setMinimumWidth(self.state_label.fontMetrics().horizontalAdvance(plain)
+                                         + 16)
+
+    def _doc_changed(self, event: str, info: dict) -> None:
+        if event in ("reset", "structure"):
+            self._refresh_tabs()
+
+    # -- networks, tabs, blocks ----------------------------------------------------------------
+    def current_network(self) -> str:
+        return self.scene.network
+
+    def _refresh_tabs(self) -> None:
+        names = self.document.names()
+        root = self.path_stack[0] if self.path_stack else ""
+        if root not in names and names:
+            self.path_stack = [names[0]]
+        if self.path_stack and not self._exists(self.path_stack[-1]):
+            self.path_stack = self.path_stack[:1]
+        self.tabs.blockSignals(True)
+        while self.tabs.count():
+            self.tabs.removeTab(0)
+        for n in names:
+            self.tabs.addTab(n)
+        if self.path_stack and self.path_stack[0] in names:
+            self.tabs.setCurrentIndex(names.index(self.path_stack[0]))
+        self.tabs.blockSignals(False)
+        self.tabs.setVisible(len(names) > 1)
+        if self.path_stack and self.scene.network != self.path_stack[-1]:
+            self.scene.set_network(self.path_stack[-1])
+        self._crumbs()
+
+    def _exists(self, name: str) -> bool:
+        p = self.document.project
+        return any(n.name == name for n in p.networks) or p.has_block(name)
+
+    def _crumbs(self) -> None:
+        self.back.setVisible(len(self.path_stack) > 1)
+        parts = []
+        for i, name in enumerate(self.path_stack):
+            kind = "network" if i == 0 else "block"
+            parts.append(f"<b>{name}</b>" if i == len(self.path_stack) - 1 else name)
+            del kind
+        self.crumbs.setText("  ›  ".join(parts) if len(self.path_stack) > 1 or
+                            self.tabs.count() <= 1 else "")
+
+    def _tab_changed(self, index: int) -> None:
+        names = self.document.names()
+        if 0 <= index < len(names):
+            self.path_stack = [names[index]]
+            self.scene.set_network(names[index])
+            self._crumbs()
+            self.inspector.show_node(self.scene.network, None)
+            QTimer.singleShot(0, self.view.fit)
+
+    def open_block(self, name: str) -> None:
+        if not self.document.project.has_block(name):
+            self.show_status(f"No block named '{name}'")
+            return
+        self.path_stack.append(name)
+        self.scene.set_network(name)
+        self._crumbs()
+        self.inspector.show_node(name, None)
+        self.view.fit()
+        self.show_status(f"Inside block {name}: edits change every use of it. Backspace goes back.")
+
+    def close_block(self) -> None:
+        if len(self.path_stack) > 1:
+            self.path_stack.pop()
+            self.scene.set_network(self.path_stack[-1])
+            self._crumbs()
+            self.inspector.show_node(self.scene.network, None)
+            self.view.fit()
+
+    def show_node(self, network: str, node_id: str) -> None:
+        """Select and centre a node (from the problems list), switching graphs if needed."""
+        if network and network != self.scene.network and self._exists(network):
+            names = self.document.names()
+            if network in names:
+                self.path_stack = [network]
+                self.tabs.setCurrentIndex(names.index(network))
+            else:
+                self.path_stack = self.path_stack[:1] + [network]
+            self.scene.set_network(network)
+            self._crumbs()
+        self.view.center_on_node(node_id)
+
+    def _selection(self, ids: list[str]) -> None:
+        self.inspector.show_node(self.scene.network, ids[0] if len(ids) == 1 else None)
+
+    # -- editing helpers -----------------------------------------------------------------------
+    def _quick_add(self, scene_pos: QPointF) -> None:
+        self._quick_pos = scene_pos
+        self.quick.popup(self.view.mapToGlobal(self.view.mapFromScene(scene_pos)))
+
+    def _add_at_center(self, type_id: str) -> None:
+        center = self.view.mapToScene(self.view.viewport().rect().center())
+        self.scene.add_node(type_id, center)
+
+    def copy(self) -> None:
+        mime = self.scene.copy_selection()
+        if mime is not None:
+            self._clip = self.scene.copy_selection()
+            QApplication.clipboard().setMimeData(mime)
+
+    def cut(self) -> None:
+        self.copy()
+        self.scene.delete_selected()
+
+    def paste(self) -> None:
+        from .canvas import MIME_CLIP
+
+        mime = QApplication.clipboard().mimeData()
+        if mime is None or not mime.hasFormat(MIME_CLIP):
+            mime = self._clip
+        self.scene.paste(mime)
+
+    def make_block(self) -> None:
+        ids = self.scene.selected_ids()
+        if not ids:
+            self.show_status("Select the nodes to turn into a block first")
+            return
+        name = self.ask_text("Make block", "Block name:", "Block")
+        if not name:
+            return
+        try:
+            push(self.document, MakeBlockCommand(self.document, self.scene.network, ids, name))
+        except GraphEditError as err:
+            self.show_status(f"Refused: {err}")
+
+    def expand_block(self) -> None:
+        ids = [i for i in self.scene.selected_ids()
+               if self.scene.nodes[i].node.type == "block.block"]
+        if not ids:
+            self.show_status("Select a block node to expand")
+            return
+        try:
+            push(self.document, ExpandBlockCommand(self.document, self.scene.network, ids[0]))
+        except GraphEditError as err:
+            self.show_status(f"Refused: {err}")
+
+    def auto_layout(self) -> None:
+        net = self.scene.graph.net
+        direction = str(self.document.project.ui.get("layout", "LR"))
+        push(self.document, LayoutCommand(self.document, self.scene.network,
+                                          layered_positions(net, direction)))
+        self.view.fit()
+
+    def set_theme(self, name: str) -> None:
+        app = QApplication.instance()
+        theme.apply(app, name)  # type: ignore[arg-type]
+        settings().setValue("theme", name)
+        if name in self.theme_actions:
+            self.theme_actions[name].setChecked(True)
+        from PySide6.QtGui import QColor
+
+        self.scene.setBackgroundBrush(QColor(theme.current().canvas))
+        for item in self.scene.items():
+            item.update()
+        self.inspector.show_node(self.inspector.network, self.inspector.node_id)
+        self.view.viewport().update()
+        self.code.highlighter.set_colors()
+
+    def show_shortcuts(self) -> None:
+        lines = []
+        for menu in self.menuBar().actions():
+            for act in menu.menu().actions() if menu.menu() else []:
+                if act.shortcut().toString():
+                    lines.append(f"{act.text().replace('&', '')}: "
+                                 f"{act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}")
+        lines += ["Tab or double-click the canvas: quick-add a node",
+                  "Wheel: zoom; middle-drag: pan; drag on empty canvas: select"]
+        self.inform("Keyboard shortcuts", "\n".join(lines))
+
+    # -- files ---------------------------------------------------------------------------------
+    def _replace(self, project: Project, path: Path | None = None) -> None:
+        self.path_stack = [project.networks[0].name] if project.networks else ["net"]
+        self.document.set_project(project, path)  # the scene rebuilds on "reset"
+        self._refresh_tabs()
+        self.inspector.show_node(self.scene.network, None)
+        QTimer.singleShot(0, lambda: self.view.fit(readable=True))
+        self.view.fit(readable=True)
+
+    def _may_discard(self) -> bool:
+        if not self.document.dirty:
+            return True
+        return self.ask("Unsaved changes",
+                        f"{self.document.title} has unsaved changes. Discard them?")
+
+    def new_project(self) -> None:
+        if self._may_discard():
+            self._replace(Document(None).project)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Open a file; a file that fails to load is reported and changes nothing."""
+        from compiler.project import load
+
+        try:
+            project = load(path)
+        except ProjectLoadError as err:
+            self.inform("Cannot open the file", str(err))
+            self.show_status(f"Not opened: {err}")
+            return False
+        positions = project.ui.get("positions", {})
+        if not all(n.name in positions for n in project.networks):
+            lay_out_all(project)
+        self._replace(project, Path(path))
+        self._add_recent(str(Path(path).resolve()))
+        self.show_status(f"Opened {path}")
+        return True
+
+    def open_template(self, name: str) -> bool:
+        try:
+            project = build_template(name)
+        except KeyError:
+            self.inform("No such template", f"There is no template named '{name}'.")
+            return False
+        except Exception as err:  # a broken template must not close the app
+            self.inform("Template failed", f"Template '{name}' could not be built: {err}")
+            return False
+        lay_out_all(project)
+        self._replace(project, None)
+        self.show_status(f"New project from template {name}")
+        return True
+
+    def open_dialog(self) -> None:
+        if not self._may_discard():
+            return
+        path = self.choose_file("Open project", "Layerloom project (*.loom)", False)
+        if path:
+            self.open_path(path)
+
+    def show_gallery(self) -> None:
+        if not self._may_discard():
+            return
+        dlg = Gallery(self)
+        if dlg.exec() and dlg.selected_name():
+            self.open_template(dlg.selected_name())
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self._save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        path = self.choose_file("Save project", "Layerloom project (*.loom)", True)
+        return bool(path) and self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            saved = self.document.save(path)
+        except OSError as err:
+            self.inform("Cannot save", f"{path}: {err.strerror or err}")
+            return False
+        self.recovery_file.remove()
+        self._add_recent(str(saved.resolve()))
+        self.show_status(f"Saved {saved}")
+        return True
+
+    def export_project(self) -> bool:
+        path = self.choose_file("Export project file", "Layerloom project (*.loom)", True)
+        if not path:
+            return False
+        from compiler.project import save
+
+        save(self.document.project, Path(path).with_suffix(".loom"))
+        self.show_status(f"Exported {path}")
+        return True
+
+    def export_code(self, folder: str | None = None) -> list[Path]:
+        """model.py (and train.py when the training package is there) into a folder."""
+        folder = folder or self.choose_dir("Export PyTorch code to folder")
+        if not folder:
+            return []
+        from compiler.export import export_model
+
+        analysis = self.document.analyze_now()
+        if not analysis.ok:
+            self.inform("Cannot export", "Fix these errors first:\n"
+                        + "\n".join(str(d) for d in analysis.errors[:10]))
+            return []
+        try:
+            written = [export_model(self.document.code() or self.document.project, folder)]
+        except (CodegenError, OSError) as err:
+            self.inform("Cannot export", str(err))
+            return []
+        if self.document.project.training.recipe:
+            try:
+                from training.export import export_training
+            except ImportError:
+                export_training = None  # training export not installed: model.py only
+            if export_training is not None:
+                try:
+                    written += list(export_training(self.document.project, folder) or [])
+                except Exception as err:  # model.py is already written; say what failed
+                    self.inform("train.py not written", f"{type(err).__name__}: {err}")
+        self.show_status("Exported " + ", ".join(str(p) for p in written))
+        return written
+
+    def export_image(self, kind: str, path: str | None = None) -> Path | None:
+        path = path or self.choose_file(f"Export graph image ({kind.upper()})",
+                                        f"{kind.upper()} image (*.{kind})", True)
+        if not path:
+            return None
+        out = Path(path).with_suffix(f".{kind}")
+        rect = self.scene.itemsBoundingRect().adjusted(-30, -30, 30, 30)
+        selected = self.scene.selectedItems()
+        self.scene.clearSelection()
+        try:
+            if kind == "svg":
+                from PySide6.QtSvg import QSvgGenerator
+
+                gen = QSvgGenerator()
+                gen.setFileName(str(out))
+                gen.setSize(rect.size().toSize())
+                gen.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
+                gen.setTitle(self.document.project.name)
+                painter = QPainter(gen)
+                painter.fillRect(QRectF(0, 0, rect.width(), rect.height()),
+                                 self.scene.backgroundBrush())
+                self.scene.render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
+                painter.end()
+            else:
+                scale = 2.0 if rect.width() * rect.height() < 4e7 else 1.0
+                img = QImage((rect.size() * scale).toSize(), QImage.Format.Format_ARGB32)
+                img.fill(theme.current().canvas)
+                painter = QPainter(img)
+                painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+                painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+                self.scene.render(painter, QRectF(0, 0, img.width(), img.height()), rect)
+                painter.end()
+                if not img.save(str(out)):
+                    raise OSError(f"could not write {out}")
+        except OSError as err:
+            self.inform("Cannot export image", str(err))
+            return None
+        finally:
+            for item in selected:
+                item.setSelected(True)
+        self.show_status(f"Exported {out}")
+        return out
+
+    # -- recent files, settings ----------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = settings().value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [v for v in (value or []) if isinstance(v, str)]
+
+    def _add_recent(self, path: str) -> None:
+        items = [path] + [p for p in self.recent_files() if p != path]
+        settings().setValue("recent", items[:MAX_RECENT])
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for i, p in enumerate(self.recent_files()):
+            act = self.recent_menu.addAction(f"&{i + 1} {Path(p).name}")
+            act.setToolTip(p)
+            act.triggered.connect(lambda _c=False, path=p: self._may_discard()
+                                  and self.open_path(path))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    def _restore_settings(self) -> None:
+        s = settings()
+        geo = s.value("geometry")
+        if isinstance(geo, QByteArray):
+            self.restoreGeometry(geo)
+        else:
+            self.resize(QSize(1400, 880))
+        state = s.value("state")
+        self._restored_state = isinstance(state, QByteArray) and self.restoreState(state)
+        self._rebuild_recent()
+
+    def save_settings(self) -> None:
+        s = settings()
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("state", self.saveState())
+        s.sync()
+
+    # -- autosave and recovery -----------------------------------------------------------------
+    def autosave(self) -> Path | None:
+        if not self.document.dirty:
+            self.recovery_file.remove()  # back at the saved state (undo): nothing to recover
+            return None
+        try:
+            return self.recovery_file.write(self.document.project,
+                                            str(self.document.path or ""))
+        except OSError as err:
+            self.show_status(f"Autosave failed: {err}")
+            return None
+
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the newest recovery file left behind; True if one was opened."""
+        left = recovery.pending(exclude=self.recovery_file.path)
+        if not left:
+            return False
+        r = left[0]
+        where = r.original or "an unsaved project"
+        if not self.ask("Recover unsaved work?",
+                        f"Layerloom did not close cleanly. Recover the unsaved changes to {where} "
+                        f"('{r.title}')?"):
+            for item in left:
+                item.discard()
+            return False
+        try:
+            project = r.load()
+        except (ProjectLoadError, OSError, ValueError) as err:
+            self.inform("Recovery failed", f"The recovery file could not be read: {err}")
+            r.discard()
+            return False
+        self._replace(project, Path(r.original) if r.original else None)
+        # The recovered state differs from the file on disk: mark it unsaved.
+        self.document.undo_stack.resetClean()
+        self._update_title()
+        for item in left:
+            item.discard()
+        self.autosave()
+        return True
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.document.dirty and not self.ask(
+                "Unsaved changes", f"{self.document.title} has unsaved changes. Close anyway?"):
+            event.ignore()
+            return
+        self.save_settings()
+        self.autosave_timer.stop()
+        self.recovery_file.remove()
+        event.accept()
+
+    # -- default dialogs -----------------------------------------------------------------------
+    def _ask(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _inform(self, title: str, text: str) -> None:
+        QMessageBox.warning(self, title, text)
+
+    def _ask_text(self, title: str, label: str, default: str) -> str | None:
+        text, ok = QInputDialog.getText(self, title, label, text=default)
+        return text.strip() if ok and text.strip() else None
+
+    def _choose_file(self, caption: str, filt: str, save: bool) -> str | None:
+        if save:
+            path, _ = QFileDialog.getSaveFileName(self, caption, "", filt)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, caption, "", filt)
+        return path or None
+
+    def _choose_dir(self, caption: str) -> str | None:
+        return QFileDialog.getExistingDirectory(self, caption) or None
+
+
+def first_template() -> str | None:
+    infos = template_infos()
+    names = [i.name for i in infos]
+    if DEFAULT_TEMPLATE in names:
+        return DEFAULT_TEMPLATE
+    return names[0] if names else None

@@ -1,0 +1,79 @@
+"""Make docs/screenshot.png from the real window, offscreen.
+
+Run: ``.venv/bin/python scripts/screenshot.py [--template NAME] [--out PATH]``. Settings and
+recovery files go to a temp folder, so the user's own are never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--template", default="resnet18-small")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
+    ap.add_argument("--size", default="1600x1000")
+    args = ap.parse_args()
+
+    from PySide6.QtCore import QCoreApplication, QSettings
+
+    tmp = Path(tempfile.mkdtemp(prefix="layerloom_shot_"))
+    os.environ["LAYERLOOM_DATA_DIR"] = str(tmp / "data")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "ini"))
+    QCoreApplication.setOrganizationName("LayerloomScreenshot")
+    from builder.app import make_app
+
+    app = make_app()
+    from builder.main_window import MainWindow, first_template
+
+    w = MainWindow()
+    w.inform = lambda title, text: print(f"{title}: {text}", file=sys.stderr)
+    width, height = (int(v) for v in args.size.split("x"))
+    w.resize(width, height)
+    w.show()
+    app.processEvents()
+    name = args.template
+    if not w.open_template(name):
+        name = first_template()
+        if name is None or not w.open_template(name):
+            print("no template could be opened", file=sys.stderr)
+            return 1
+    doc = w.document
+    doc.analyze_now()
+    # Select the first block node (or the first node with params) so the inspector has content.
+    net = w.scene.graph.net
+    pick = next((n for n in net.nodes if n.type == "block.block"),
+                next((n for n in net.nodes if n.params), net.nodes[0]))
+    w.scene.select([pick.id])
+    w.docks["Summary"].raise_()
+    w.view.fit(readable=True)
+    deadline = time.time() + 60
+    while (doc.figures_pending or not doc.summaries()) and time.time() < deadline:
+        app.processEvents()
+        time.sleep(0.05)
+    for _ in range(10):
+        app.processEvents()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not w.grab().save(str(out)):
+        print(f"could not write {out}", file=sys.stderr)
+        return 1
+    print(out)
+    doc.undo_stack.setClean()
+    w.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

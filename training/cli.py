@@ -1,0 +1,104 @@
+"""``layerloom train FILE|TEMPLATE [--epochs N | --steps N] [--device ...] [--out DIR]``.
+
+Runs in-process with a tqdm progress bar, prints the final metrics, and exits non-zero when the
+run fails. The run directory keeps events.jsonl, config.json, model.py and the checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from compiler import Project
+from compiler.project import EXTENSION, ProjectLoadError, load
+
+
+def resolve_project(target: str) -> Project:
+    """A .loom path, or the name of a template (built with ``templates.build``)."""
+    if target.endswith(EXTENSION) or os.path.sep in target or os.path.exists(target):
+        return load(target)
+    try:
+        import templates
+    except ImportError:
+        raise ProjectLoadError(f"'{target}' is not a file and templates are unavailable") from None
+    try:
+        return templates.build(target)
+    except KeyError:
+        names = getattr(templates, "names", lambda: [])()
+        raise ProjectLoadError(f"'{target}' is neither a {EXTENSION} file nor a template"
+                               + (f" (templates: {', '.join(names)})" if names else "")) from None
+
+
+def default_run_dir(project: Project, target: str) -> Path:
+    base = Path(target).parent if target.endswith(EXTENSION) else Path.cwd()
+    stem = Path(target).stem if target.endswith(EXTENSION) else target
+    return base / "runs" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="layerloom train", description=__doc__.split("\n\n")[1])
+    ap.add_argument("target", help=f"a {EXTENSION} project file or a template name")
+    budget = ap.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int)
+    budget.add_argument("--steps", type=int)
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--out", help="run directory (default: runs/<name>-<time> beside the project)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+
+    from .runner import run
+
+    try:
+        project = resolve_project(args.target)
+    except ProjectLoadError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else default_run_dir(project, args.target)
+    bar = None
+
+    def on_event(ev: dict) -> None:
+        nonlocal bar
+        kind = ev["event"]
+        if kind == "started":
+            print(f"training '{project.name}': recipe {ev['recipe']}, data {ev['dataset']}, "
+                  f"{ev['device_name']} ({ev['device_reason']}), {ev['total_steps']} steps -> "
+                  f"{out}", file=sys.stderr)
+            if not args.quiet:
+                from tqdm import tqdm
+                bar = tqdm(total=ev["total_steps"], initial=ev.get("start_step", 0),
+                           unit="step", file=sys.stderr, dynamic_ncols=True)
+        elif kind == "metric" and bar is not None:
+            bar.update(ev["step"] - bar.n)
+            shown = {k: ev[k] for k in ("loss", "accuracy", "perplexity", "probe_accuracy",
+                                        "exact_match", "d_loss", "g_loss", "kl") if k in ev}
+            bar.set_postfix({("val_" if ev["split"] == "val" else "") + k: f"{v:.4g}"
+                             for k, v in shown.items()}, refresh=False)
+        elif kind == "sample" and ev.get("kind") == "text" and args.quiet is False:
+            if bar is not None:
+                bar.write(f"[step {ev['step']}] sample:\n{ev['text'][:300]}")
+
+    ev = run(project, out, steps=args.steps, epochs=args.epochs, device=args.device,
+             seed=args.seed, on_event=on_event)
+    if bar is not None:
+        bar.close()
+    if ev["event"] == "failed":
+        print(f"training failed at step {ev.get('step', 0)}: {ev['reason']}", file=sys.stderr)
+        if ev.get("hint"):
+            print(f"hint: {ev['hint']}", file=sys.stderr)
+        return 1
+    if ev["event"] == "stopped":
+        print(f"stopped at step {ev['step']}; resume with the runner's --resume", file=sys.stderr)
+        return 1
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in ev.get("metrics", {}).items()
+                        if isinstance(v, (int, float)))
+    print(f"finished {ev['step']} steps in {ev['duration_s']:.1f} s: {metrics}")
+    print(f"run directory: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

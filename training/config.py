@@ -1,0 +1,72 @@
+"""Hyperparameters: one pydantic model, filled from recipe defaults, the project, then overrides.
+
+The model checks values (a typo or a negative learning rate is a clear message, not a crash);
+the engine and recipes receive ``Hyper.model_dump()``, a plain dict, so train.py needs no pydantic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class Hyper(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: float = Field(1e-3, gt=0, le=10, description="Base learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: Literal["constant", "step", "cosine"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    step_size: int | None = Field(None, ge=1, description="Steps between decays ('step' schedule)")
+    gamma: float = Field(0.1, gt=0, le=1)
+    batch_size: int = Field(64, ge=1, le=65536)
+    epochs: int | None = Field(None, ge=1)
+    steps: int | None = Field(None, ge=1)
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float = Field(0.0, ge=0, description="Max gradient norm; 0 turns clipping off")
+    seed: int = 0
+    amp: Literal["off", "bf16", "fp16"] = Field("off", description="Mixed precision (CUDA only)")
+    compile: bool = False
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    log_every: int = Field(10, ge=1)
+    eval_every: int | None = Field(None, ge=1, description="Default: about 10 times per run")
+    checkpoint_every: int | None = Field(None, ge=1, description="Default: at each evaluation")
+    # recipe-specific knobs
+    beta: float = Field(1.0, ge=0, description="VAE: weight of the KL term")
+    temperature: float = Field(0.5, gt=0, description="SimCLR: NT-Xent temperature")
+    ema: float = Field(0.99, ge=0, le=1, description="BYOL: starting target EMA rate")
+    mask_prob: float = Field(0.15, gt=0, lt=1, description="Masked LM: share of tokens chosen")
+    sample_length: int = Field(200, ge=1, description="Language model: characters per sample")
+
+    @model_validator(mode="after")
+    def _budget(self) -> "Hyper":
+        if self.steps is None and self.epochs is None:
+            self.epochs = 10
+        return self
+
+
+class HyperError(ValueError):
+    pass
+
+
+def resolve(defaults: dict[str, Any], project_hyper: dict[str, Any],
+            overrides: dict[str, Any] | None = None) -> Hyper:
+    """Recipe defaults < project settings < overrides. Giving steps clears epochs and vice versa,
+    at each level, so the most specific budget wins."""
+    merged: dict[str, Any] = {}
+    for layer in (defaults, project_hyper, overrides or {}):
+        layer = {k: v for k, v in layer.items() if v is not None}
+        if "steps" in layer:
+            merged.pop("epochs", None)
+        if "epochs" in layer:
+            merged.pop("steps", None)
+        merged.update(layer)
+    try:
+        return Hyper(**merged)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or "hyper"
+        raise HyperError(f"training setting '{field}': {first.get('msg')}") from None

@@ -1,0 +1,290 @@
+"""Built-in datasets, all offline: real ones that ship with scikit-learn or Python, generated ones.
+
+Copied into ``train.py`` by ``training.export``; needs torch, and scikit-learn only for the
+sklearn sets (digits, iris, wine, breast_cancer, diabetes). Each loader is ``fn(options, seed)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+# layerloom: local imports (train.py defines these names above)
+from training.data.common import Data, DataError, split_rows, standardize
+# layerloom: end local imports
+
+VAL_FRACTION = 0.2
+
+
+def _val(options: dict) -> float:
+    return float(options.get("val_fraction", VAL_FRACTION))
+
+
+def _sklearn(name: str):
+    try:
+        datasets = importlib.import_module("sklearn.datasets")
+    except ImportError:
+        raise DataError(f"the '{name}' dataset comes with scikit-learn, which is not installed",
+                        expected="pip install scikit-learn") from None
+    return getattr(datasets, f"load_{name}")()
+
+
+# -- images -------------------------------------------------------------------------------------
+
+
+def digits(options: dict, seed: int, flat: bool = False) -> Data:
+    """scikit-learn's 1,797 real 8x8 handwritten digits, scaled to zero mean and unit variance."""
+    d = _sklearn("digits")
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    x = (x - 0.3) / 0.4
+    y = torch.tensor(d.target, dtype=torch.long)
+    if flat:
+        x = x.reshape(-1, 64)
+    tr, va = split_rows((x, y), _val(options), seed)
+    return Data(tr, va, {"kind": "image", "num_classes": 10, "image_shape": [1, 8, 8],
+                         "labels": [str(i) for i in range(10)]})
+
+
+SHAPE_NAMES = ["circle", "square", "triangle", "cross"]
+
+
+def shapes(options: dict, seed: int, size: int = 32) -> Data:
+    """Generated coloured shapes (class = shape) on a random background with clutter, in [-1, 1]."""
+    n = int(options.get("n", 2000 if size <= 32 else 1000))
+    g = torch.Generator().manual_seed(1234 + size)
+    y = torch.randint(0, 4, (n,), generator=g)
+    coords = torch.arange(size, dtype=torch.float32)
+    yy, xx = coords.view(1, size, 1), coords.view(1, 1, size)
+    r = (0.18 + 0.14 * torch.rand(n, generator=g)) * size
+    cx = r + (size - 2 * r) * torch.rand(n, generator=g)
+    cy = r + (size - 2 * r) * torch.rand(n, generator=g)
+    dx, dy = xx - cx.view(n, 1, 1), yy - cy.view(n, 1, 1)
+    rr = r.view(n, 1, 1)
+    masks = torch.stack([
+        dx ** 2 + dy ** 2 <= rr ** 2,
+        (dx.abs() <= 0.8 * rr) & (dy.abs() <= 0.8 * rr),
+        (dy <= 0.8 * rr) & (dy >= -rr) & (dx.abs() <= (dy + rr) * 0.55),
+        ((dx.abs() <= 0.3 * rr) & (dy.abs() <= rr)) | ((dy.abs() <= 0.3 * rr) & (dx.abs() <= rr)),
+    ], 1)
+    mask = masks[torch.arange(n), y].unsqueeze(1).float()
+    bg = 0.35 * torch.rand(n, 3, 1, 1, generator=g)
+    fg = 0.45 + 0.55 * torch.rand(n, 3, 1, 1, generator=g)
+    img = bg + mask * (fg - bg)
+    for _ in range(3):  # clutter: small blobs of another colour
+        px = size * torch.rand(n, 1, 1, generator=g)
+        py = size * torch.rand(n, 1, 1, generator=g)
+        blob = (((xx - px) ** 2 + (yy - py) ** 2) <= (size / 16) ** 2).unsqueeze(1).float()
+        img = img + blob * (torch.rand(n, 3, 1, 1, generator=g) - img) * 0.8
+    img = img + 0.04 * torch.randn(img.shape, generator=g)
+    x = img.clamp(0, 1) * 2 - 1
+    tr, va = split_rows((x, y), _val(options), seed)
+    return Data(tr, va, {"kind": "image", "num_classes": 4, "image_shape": [3, size, size],
+                         "labels": SHAPE_NAMES})
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+TEXT_MODULES = ["argparse", "collections", "json", "textwrap", "unittest.case", "logging",
+                "subprocess", "inspect", "pathlib", "functools", "pydoc", "tarfile", "zipfile",
+                "shutil", "random", "statistics", "fractions", "decimal", "calendar", "dataclasses",
+                "enum", "heapq", "bisect", "difflib", "string", "csv", "configparser", "pickle",
+                "copy", "tempfile", "glob", "fnmatch", "threading", "queue", "uuid", "base64",
+                "ipaddress", "optparse", "gettext", "locale", "codecs", "colorsys", "cmd", "shlex",
+                "pprint", "contextlib", "typing", "ast", "timeit", "traceback", "warnings"]
+
+#: 95 printable ASCII characters and the newline: vocab 96.
+CHARS = "".join(chr(c) for c in range(32, 127)) + "\n"
+
+
+def stdlib_text(max_chars: int = 200_000) -> str:
+    """English prose that ships with Python: the docstrings of standard-library modules."""
+    parts = []
+    for name in TEXT_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        parts.append(inspect.cleandoc(mod.__doc__ or ""))
+        for key, obj in sorted(vars(mod).items()):
+            if key.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
+                continue
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                parts.append(inspect.getdoc(obj) or "")
+    text = "\n\n".join(p for p in parts if p)
+    if len(text) < 10_000:
+        raise DataError("this Python has no docstrings (was it run with -OO?)",
+                        expected="a normal Python, or the 'text' dataset with your own file")
+    return text[:max_chars]
+
+
+def encode_text(text: str) -> Tensor:
+    table = {c: i for i, c in enumerate(CHARS)}
+    space = table[" "]
+    return torch.tensor([table.get(c, space) for c in text.replace("\t", "    ")], dtype=torch.long)
+
+
+def text_data(text: str, options: dict) -> Data:
+    """Character ids cut into windows of seq_len + 1; the last tenth of the text validates."""
+    ids = encode_text(text)
+    t = int(options.get("seq_len", 64))
+    cut = int(len(ids) * (1 - float(options.get("val_fraction", 0.1))))
+
+    def windows(part: Tensor) -> Tensor:
+        m = (len(part) - 1) // t
+        if m < 1:
+            raise DataError(f"the text is too short for windows of {t} characters",
+                            expected=f"at least {2 * (t + 1)} characters or a smaller seq_len")
+        return part[: m * t + 1].unfold(0, t + 1, t).contiguous()
+
+    return Data((windows(ids[:cut]),), (windows(ids[cut:]),),
+                {"kind": "text", "vocab": len(CHARS), "itos": CHARS, "seq_len": t})
+
+
+def text_chars(options: dict, seed: int) -> Data:
+    return text_data(stdlib_text(int(options.get("max_chars", 200_000))), options)
+
+
+# -- sequence tasks -----------------------------------------------------------------------------
+
+SEQ_VOCAB, BOS = 16, 0
+
+
+def seq_task(options: dict, seed: int, task: str) -> Data:
+    """copy / reverse / sort of symbols 2..15, or addition of two numbers (digits 2..11, '+' 12).
+
+    Targets have a fixed length; decoders start from BOS (id 0).
+    """
+    n = int(options.get("n", 4000))
+    g = torch.Generator().manual_seed(4321 + len(task))
+    if task == "add":
+        nd = int(options.get("digits", 3))
+        a = torch.randint(0, 10 ** nd, (n,), generator=g)
+        b = torch.randint(0, 10 ** nd, (n,), generator=g)
+
+        def digits_of(v: Tensor, k: int) -> Tensor:
+            return torch.stack([(v // 10 ** (k - 1 - i)) % 10 for i in range(k)], 1) + 2
+
+        src = torch.cat([digits_of(a, nd), torch.full((n, 1), 12), digits_of(b, nd)], 1)
+        tgt = digits_of(a + b, nd + 1)
+    else:
+        length = int(options.get("seq_len", 8))
+        src = torch.randint(2, SEQ_VOCAB, (n, length), generator=g)
+        tgt = {"copy": src, "reverse": src.flip(1), "sort": src.sort(1)[0]}[task].clone()
+    tr, va = split_rows((src, tgt), _val(options), seed)
+    return Data(tr, va, {"kind": "seq", "vocab": SEQ_VOCAB, "bos": BOS, "task": task,
+                         "src_len": src.shape[1], "tgt_len": tgt.shape[1]})
+
+
+# -- graphs -------------------------------------------------------------------------------------
+
+#: Zachary's karate club (as networkx.karate_club_graph()), kept here so train.py needs no networkx.
+KARATE_EDGES = [
+    (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6), (0, 7), (0, 8), (0, 10), (0, 11), (0, 12),
+    (0, 13), (0, 17), (0, 19), (0, 21), (0, 31), (1, 2), (1, 3), (1, 7), (1, 13), (1, 17),
+    (1, 19), (1, 21), (1, 30), (2, 3), (2, 7), (2, 8), (2, 9), (2, 13), (2, 27), (2, 28),
+    (2, 32), (3, 7), (3, 12), (3, 13), (4, 6), (4, 10), (5, 6), (5, 10), (5, 16), (6, 16),
+    (8, 30), (8, 32), (8, 33), (9, 33), (13, 33), (14, 32), (14, 33), (15, 32), (15, 33),
+    (18, 32), (18, 33), (19, 33), (20, 32), (20, 33), (22, 32), (22, 33), (23, 25), (23, 27),
+    (23, 29), (23, 32), (23, 33), (24, 25), (24, 27), (24, 31), (25, 31), (26, 29), (26, 33),
+    (27, 33), (28, 31), (28, 33), (29, 32), (29, 33), (30, 32), (30, 33), (31, 32), (31, 33),
+    (32, 33)]
+#: 1 = the Officer's club, 0 = Mr. Hi's.
+KARATE_CLUB = [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 1, 1, 1, 1,
+               1, 1, 1, 1, 1, 1, 1]
+
+
+def undirected(edges: list[tuple[int, int]] | Tensor) -> Tensor:
+    e = torch.as_tensor(edges, dtype=torch.long).reshape(-1, 2).T
+    return torch.cat([e, e.flip(0)], 1)
+
+
+def node_split(y: Tensor, x: Tensor, edge_index: Tensor, options: dict, seed: int,
+               info: dict) -> Data:
+    """Stratified train/val node masks on one graph."""
+    g = torch.Generator().manual_seed(seed)
+    train_mask = torch.zeros(len(y), dtype=torch.bool)
+    frac = 1 - float(options.get("val_fraction", 0.5))
+    for c in y.unique():
+        idx = (y == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        train_mask[idx[: max(1, int(round(len(idx) * frac)))]] = True
+    return Data((x, edge_index, y, train_mask), (x, edge_index, y, ~train_mask), info, "graph")
+
+
+def karate(options: dict, seed: int) -> Data:
+    y = torch.tensor(KARATE_CLUB)
+    x = torch.eye(34)
+    return node_split(y, x, undirected(KARATE_EDGES), options, seed,
+                      {"kind": "graph", "num_classes": 2, "features": 34,
+                       "labels": ["Mr. Hi", "Officer"]})
+
+
+def graphs_synth(options: dict, seed: int) -> Data:
+    """Rings with a few chords (class 0) vs random trees (class 1), 8-20 nodes; features are
+    one-hot degrees (8)."""
+    n = int(options.get("n", 600))
+    g = torch.Generator().manual_seed(777)
+    graphs = []
+    for i in range(n):
+        k = int(torch.randint(8, 21, (1,), generator=g))
+        label = i % 2
+        if label == 0:
+            edges = [(j, (j + 1) % k) for j in range(k)]
+            for _ in range(int(torch.randint(0, 3, (1,), generator=g))):
+                a, b = torch.randint(0, k, (2,), generator=g).tolist()
+                if a != b:
+                    edges.append((a, b))
+        else:
+            edges = [(j, int(torch.randint(0, j, (1,), generator=g))) for j in range(1, k)]
+        e = undirected(edges)
+        deg = torch.bincount(e[0], minlength=k).clamp(max=7)
+        graphs.append((torch.nn.functional.one_hot(deg, 8).float(), e, torch.tensor(label)))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = max(1, int(n * _val(options)))
+    return Data([graphs[i] for i in perm[n_val:]], [graphs[i] for i in perm[:n_val]],
+                {"kind": "graphs", "num_classes": 2, "features": 8,
+                 "labels": ["ring", "tree"]}, "graphs")
+
+
+# -- tabular ------------------------------------------------------------------------------------
+
+
+def tabular(options: dict, seed: int, name: str) -> Data:
+    d = _sklearn(name)
+    x = torch.tensor(d.data, dtype=torch.float32)
+    if name == "diabetes":
+        y = torch.tensor(d.target, dtype=torch.float32).unsqueeze(1)
+        tr, va = split_rows((x, y), _val(options), seed)
+        tr, va, _ = standardize(tr, va, 0)
+        tr, va, stats = standardize(tr, va, 1)
+        return Data(tr, va, {"kind": "tabular", "features": x.shape[1], "targets": 1,
+                             "target_std": float(stats["std"].flatten()[0])})
+    y = torch.tensor(d.target, dtype=torch.long)
+    tr, va = split_rows((x, y), _val(options), seed)
+    tr, va, _ = standardize(tr, va, 0)
+    return Data(tr, va, {"kind": "tabular", "features": x.shape[1],
+                         "num_classes": int(y.max()) + 1,
+                         "labels": [str(s) for s in d.target_names]})
+
+
+BUILTIN: dict[str, Callable[[dict, int], Data]] = {
+    "digits": digits,
+    "digits-flat": lambda o, s: digits(o, s, flat=True),
+    "shapes32": lambda o, s: shapes(o, s, 32),
+    "shapes64": lambda o, s: shapes(o, s, 64),
+    "text-chars": text_chars,
+    "seq-copy": lambda o, s: seq_task(o, s, "copy"),
+    "seq-reverse": lambda o, s: seq_task(o, s, "reverse"),
+    "seq-sort": lambda o, s: seq_task(o, s, "sort"),
+    "seq-add": lambda o, s: seq_task(o, s, "add"),
+    "karate": karate,
+    "graphs-synth": graphs_synth,
+    "iris": lambda o, s: tabular(o, s, "iris"),
+    "wine": lambda o, s: tabular(o, s, "wine"),
+    "breast_cancer": lambda o, s: tabular(o, s, "breast_cancer"),
+    "diabetes": lambda o, s: tabular(o, s, "diabetes"),
+}

@@ -1,0 +1,468 @@
+"""The training loop every recipe runs in: optimisers, schedules, batching, checkpoints, samples.
+
+Torch-only and free of Layerloom imports, because ``training.export`` copies this file verbatim into
+``train.py``: the loop that trains in the app is the loop the user takes away. The runner adds event
+streaming through :class:`Hooks`; ``train.py`` adds printing and DistributedDataParallel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import struct
+import time
+import zlib
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class TrainingFault(Exception):
+    """A run that cannot go on for a reason the user can fix; ``kind`` is nan|oom|data|error."""
+
+    def __init__(self, reason: str, hint: str = "", kind: str = "error", step: int = 0) -> None:
+        super().__init__(reason)
+        self.reason, self.hint, self.kind, self.step = reason, hint, kind, step
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimisers and schedules
+# ----------------------------------------------------------------------------------------------
+
+
+def make_optimizer(params: Iterable[nn.Parameter], hp: dict) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    name, lr, wd = hp["optimizer"], hp["lr"], hp["weight_decay"]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=hp.get("momentum", 0.9), weight_decay=wd)
+    betas = tuple(hp.get("betas", (0.9, 0.999)))
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd)
+    raise ValueError(f"unknown optimizer '{name}' (use sgd, adam or adamw)")
+
+
+class LRShape:
+    """Multiplier of the base learning rate at a step: warm-up, then constant, step or cosine.
+
+    A class rather than a lambda so that the scheduler's state dict stays plain data.
+    """
+
+    def __init__(self, hp: dict, total_steps: int) -> None:
+        self.schedule = hp["schedule"]
+        self.warmup = int(hp.get("warmup_steps", 0))
+        self.total = max(1, total_steps)
+        self.step_size = max(1, int(hp.get("step_size") or self.total // 3))
+        self.gamma = float(hp.get("gamma", 0.1))
+
+    def __call__(self, step: int) -> float:
+        if self.warmup and step < self.warmup:
+            return (step + 1) / self.warmup
+        if self.schedule == "cosine":
+            t = (step - self.warmup) / max(1, self.total - self.warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+        if self.schedule == "step":
+            return self.gamma ** ((step - self.warmup) // self.step_size)
+        return 1.0
+
+
+class Optimizers:
+    """Named optimisers (one per group a recipe declares), each with its schedule and scaler.
+
+    ``step(loss, name)`` is the whole update: zero grads, backward (scaled for fp16), clip, step.
+    """
+
+    def __init__(self, groups: dict[str, list[nn.Parameter]], hp: dict, total_steps: int,
+                 device: torch.device) -> None:
+        self.hp = hp
+        self.opts = {k: make_optimizer(v, hp) for k, v in groups.items()}
+        self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, LRShape(hp, total_steps))
+                       for k, o in self.opts.items()}
+        use_scaler = device.type == "cuda" and hp.get("amp") == "fp16"
+        self.scalers = {k: torch.amp.GradScaler("cuda", enabled=use_scaler) for k in self.opts}
+
+    def step(self, loss: Tensor, name: str = "main", retain_graph: bool = False) -> None:
+        opt, scaler = self.opts[name], self.scalers[name]
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward(retain_graph=retain_graph)
+        clip = self.hp.get("grad_clip") or 0.0
+        if clip > 0:
+            scaler.unscale_(opt)
+            params = [p for g in opt.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        scaler.step(opt)
+        scaler.update()
+        self.scheds[name].step()
+
+    def lr(self) -> float:
+        return float(next(iter(self.opts.values())).param_groups[0]["lr"])
+
+    def state_dict(self) -> dict:
+        return {k: {"opt": self.opts[k].state_dict(), "sched": self.scheds[k].state_dict(),
+                    "scaler": self.scalers[k].state_dict()} for k in self.opts}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, s in state.items():
+            self.opts[k].load_state_dict(s["opt"])
+            self.scheds[k].load_state_dict(s["sched"])
+            self.scalers[k].load_state_dict(s["scaler"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Recipes
+# ----------------------------------------------------------------------------------------------
+
+
+class Recipe:
+    """Base of every recipe. Subclasses set the class attributes and write ``train_step``.
+
+    ``networks`` maps each role the recipe needs to what that network must take and return;
+    ``defaults`` are hyperparameters the recipe trains well with; ``metric`` is the headline
+    metric and whether higher is better. ``nets`` are the live modules by role.
+    """
+
+    name = "recipe"
+    networks: dict[str, str] = {"net": "any network"}
+    optional_networks: dict[str, str] = {}
+    defaults: dict[str, Any] = {}
+    metric: tuple[str, str] = ("loss", "min")
+
+    def __init__(self, nets: dict[str, nn.Module], data: Any, hp: dict, device: torch.device,
+                 graph_cls: Any = None) -> None:
+        self.nets, self.data, self.hp, self.device = nets, data, hp, device
+        self.graph_cls = graph_cls
+        self.opt: Optimizers | None = None
+        self.setup()
+
+    # -- hooks for subclasses -----------------------------------------------------------------
+    def setup(self) -> None:
+        """Called once the networks and data are in place (before the optimisers exist)."""
+
+    def adapt(self, input_specs: dict[str, list[tuple[tuple, str]]]) -> None:
+        """Fit the data to the networks' declared inputs; raise TrainingFault(kind="data") if not.
+
+        ``input_specs`` maps a network role to its inputs' (dims, dtype), dims with symbols.
+        The default matches the first train tensor to the first input of the first network.
+        """
+        role = next(iter(self.networks))
+        if input_specs.get(role):
+            dims, _ = input_specs[role][0]
+            self.data.fit_input(0, dims, f"network '{role}'")
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"main": [p for n in self.nets.values() for p in n.parameters()]}
+
+    def train_step(self, batch: tuple, step: int) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        return {}
+
+    @torch.no_grad()
+    def samples(self, step: int, out_dir: str | None) -> list[dict]:
+        """Artefacts to show: {"kind": "image", "path"}, {"kind": "text", "text"}, ..."""
+        return []
+
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    # -- helpers ------------------------------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager:
+        amp = self.hp.get("amp", "off")
+        if self.device.type == "cuda" and amp in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return contextlib.nullcontext()
+
+    def train_mode(self, on: bool = True) -> None:
+        for n in self.nets.values():
+            n.train(on)
+
+    def val_batches(self, batch_size: int | None = None) -> Iterable[tuple]:
+        n = self.data.size("val")
+        bs = batch_size or max(self.hp["batch_size"], 256)
+        for i in range(0, n, bs):
+            yield self.data.batch("val", torch.arange(i, min(n, i + bs)), self.device)
+
+    def graph(self, edge_index: Tensor, batch: Tensor, num_graphs: int) -> Any:
+        if self.graph_cls is None:
+            raise TrainingFault("the model has no Graph input, but the data is a graph",
+                                "start the network with a Graph Input node", "data")
+        return self.graph_cls(edge_index=edge_index, batch=batch, num_graphs=num_graphs)
+
+
+def first(out: Any) -> Tensor:
+    """The first output of a network that returns several."""
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+# ----------------------------------------------------------------------------------------------
+# Batching
+# ----------------------------------------------------------------------------------------------
+
+
+class Sampler:
+    """Batch indices as a pure function of (seed, step), so a resumed run sees the same batches.
+
+    Every epoch is a fresh permutation drawn from a generator seeded with seed + epoch; ranks of a
+    distributed run take interleaved slices of each batch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        self.n, self.seed, self.rank, self.world = n, seed, rank, world
+        self.batch_size = max(1, min(batch_size, n))
+        self.steps_per_epoch = max(1, n // self.batch_size)
+        self._epoch, self._perm = -1, torch.arange(n)
+
+    def indices(self, step: int) -> Tensor:
+        epoch, pos = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1000003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+        idx = self._perm[pos * self.batch_size:(pos + 1) * self.batch_size]
+        return idx[self.rank::self.world] if self.world > 1 else idx
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop
+# ----------------------------------------------------------------------------------------------
+
+
+class Hooks:
+    """What the loop tells the outside world. The runner streams events; train.py prints."""
+
+    def metric(self, record: dict) -> None:
+        pass
+
+    def sample(self, record: dict) -> None:
+        pass
+
+    def checkpoint(self, step: int) -> None:
+        pass
+
+    def should_stop(self, step: int) -> bool:
+        return False
+
+
+NAN_HINT = ("lower the learning rate (try a tenth), set grad_clip to 1.0, or check the data for "
+            "NaN or infinite values")
+
+
+def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hooks: Hooks,
+        sample_dir: str | None = None) -> tuple[int, dict]:
+    """Train from ``start_step`` to ``total_steps``; returns (last step, last val metrics).
+
+    Losses stay on the device between log points (no sync per step); a non-finite loss is found
+    at the next log point and raises TrainingFault with the first bad step.
+    """
+    hp = recipe.hp
+    log_every = max(1, int(hp.get("log_every", 10)))
+    eval_every = int(hp.get("eval_every") or 0)
+    ckpt_every = int(hp.get("checkpoint_every") or 0)
+    step, pending = start_step, []
+    last_val: dict = {}
+    t_last, seen = time.perf_counter(), 0
+    recipe.train_mode(True)
+    while step < total_steps:
+        if hooks.should_stop(step):
+            break
+        batch = recipe.data.batch("train", sampler.indices(step), recipe.device)
+        out = recipe.train_step(batch, step)
+        step += 1
+        seen += recipe.data.batch_len(batch)
+        pending.append(out)
+        if step % log_every == 0 or step == total_steps:
+            losses = torch.stack([o["loss"].detach().float() for o in pending]).tolist()
+            for i, v in enumerate(losses):
+                if not math.isfinite(v):
+                    raise TrainingFault(f"the loss became {v} at step {step - len(losses) + i + 1}",
+                                        NAN_HINT, "nan", step - len(losses) + i + 1)
+            now = time.perf_counter()
+            record: dict[str, Any] = {"step": step, "epoch": step / sampler.steps_per_epoch,
+                                      "split": "train", "loss": sum(losses) / len(losses),
+                                      "losses": losses}
+            for k in pending[-1]:
+                if k != "loss":
+                    record[k] = float(torch.stack([torch.as_tensor(o[k]).detach().float()
+                                                   for o in pending]).mean())
+            record["lr"] = recipe.opt.lr() if recipe.opt else 0.0
+            record["samples_per_s"] = seen / max(1e-9, now - t_last)
+            hooks.metric(record)
+            pending, seen, t_last = [], 0, time.perf_counter()
+        final = step == total_steps
+        if (eval_every and step % eval_every == 0) or final:
+            last_val = run_eval(recipe, step, sampler, hooks, sample_dir)
+            t_last = time.perf_counter()
+        if ckpt_every and step % ckpt_every == 0 and not final:
+            hooks.checkpoint(step)
+    return step, last_val
+
+
+def run_eval(recipe: Recipe, step: int, sampler: Sampler, hooks: Hooks,
+             sample_dir: str | None) -> dict:
+    """Validation and samples under a forked RNG, so evaluating never changes the training run."""
+    devices = [recipe.device.index or 0] if recipe.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(recipe.hp.get("seed", 0)) + 7919)
+        recipe.train_mode(False)
+        try:
+            metrics = recipe.evaluate()
+            if metrics:
+                hooks.metric({"step": step, "epoch": step / sampler.steps_per_epoch,
+                              "split": "val", **metrics})
+            for s in recipe.samples(step, sample_dir):
+                hooks.sample({"step": step, **s})
+        finally:
+            recipe.train_mode(True)
+    return metrics
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints: plain tensors and numbers only, so torch.load(weights_only=True) reads them
+# ----------------------------------------------------------------------------------------------
+
+
+def checkpoint_state(recipe: Recipe, step: int) -> dict:
+    state = {"step": step,
+             "nets": {k: unwrap(n).state_dict() for k, n in recipe.nets.items()},
+             "opt": recipe.opt.state_dict() if recipe.opt else {},
+             "extra": recipe.extra_state(),
+             "rng_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and recipe.device.type == "cuda":
+        state["rng_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def save_checkpoint(path: str, state: dict) -> None:
+    """Atomic: a temp file beside the target, then rename over it."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str, recipe: Recipe) -> int:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for k, n in recipe.nets.items():
+        unwrap(n).load_state_dict(state["nets"][k])
+    if recipe.opt and state.get("opt"):
+        recipe.opt.load_state_dict(state["opt"])
+    recipe.load_extra_state(state.get("extra", {}))
+    torch.set_rng_state(state["rng_cpu"])
+    if "rng_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+    return int(state["step"])
+
+
+def unwrap(net: nn.Module) -> nn.Module:
+    net = getattr(net, "module", net)  # DistributedDataParallel
+    return getattr(net, "_orig_mod", net)  # torch.compile
+
+
+# ----------------------------------------------------------------------------------------------
+# Images: a grid of tensors written as PNG with zlib alone (no Pillow needed)
+# ----------------------------------------------------------------------------------------------
+
+
+def image_grid(images: Tensor, nrow: int = 8, pad: int = 1) -> Tensor:
+    """[B, C, H, W] (any range) -> [C', H', W'] uint8 grid, each image scaled to 0..255."""
+    x = images.detach().float().cpu()
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    b, c, h, w = x.shape
+    if c not in (1, 3):
+        x, c = x[:, :1], 1
+    lo = x.flatten(1).min(1)[0].view(b, 1, 1, 1)
+    hi = x.flatten(1).max(1)[0].view(b, 1, 1, 1)
+    x = (x - lo) / (hi - lo).clamp_min(1e-8)
+    ncol = min(nrow, b)
+    rows = (b + ncol - 1) // ncol
+    grid = torch.ones(c, rows * (h + pad) + pad, ncol * (w + pad) + pad)
+    for i in range(b):
+        r, q = divmod(i, ncol)
+        grid[:, pad + r * (h + pad):pad + r * (h + pad) + h,
+             pad + q * (w + pad):pad + q * (w + pad) + w] = x[i]
+    return (grid * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+def write_png(path: str, image: Tensor) -> None:
+    """[C, H, W] uint8 (C = 1 or 3) -> an 8-bit PNG file, written atomically."""
+    c, h, w = image.shape
+    rows = image.permute(1, 2, 0).contiguous().numpy().reshape(h, w * c)
+    raw = b"".join(b"\x00" + rows[y].tobytes() for y in range(h))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + tag + data
+                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+
+    color = 0 if c == 1 else 2
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(png)
+    os.replace(tmp, path)
+
+
+def save_grid(out_dir: str | None, name: str, images: Tensor, nrow: int = 8) -> dict | None:
+    if out_dir is None:
+        return None
+    path = os.path.join(out_dir, name)
+    write_png(path, image_grid(images, nrow))
+    return {"kind": "image", "path": path}
+
+
+# ----------------------------------------------------------------------------------------------
+# Shared pieces of the self-supervised recipes
+# ----------------------------------------------------------------------------------------------
+
+
+def augment(x: Tensor) -> Tensor:
+    """A random view of a batch of images [N, C, H, W] (or flat vectors): shift, flip, jitter."""
+    if x.dim() != 4:
+        return x * (1 + 0.2 * torch.randn(x.shape[0], 1, device=x.device)) + \
+            0.3 * torch.randn_like(x) * x.std()
+    n, _, h, w = x.shape
+    pad = max(1, h // 8)
+    xp = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    dy, dx = torch.randint(0, 2 * pad + 1, (2,)).tolist()
+    out = xp[:, :, dy:dy + h, dx:dx + w]
+    flip = torch.rand(n, 1, 1, 1, device=x.device) < 0.5
+    out = torch.where(flip, out.flip(3), out)
+    scale = 1 + 0.4 * (torch.rand(n, 1, 1, 1, device=x.device) - 0.5)
+    shift = 0.4 * (torch.rand(n, 1, 1, 1, device=x.device) - 0.5)
+    return out * scale + shift + 0.05 * torch.randn_like(out)
+
+
+@torch.no_grad()
+def linear_probe(encode: Callable[[Tensor], Tensor], recipe: Recipe, ridge: float = 1e-2) -> float:
+    """Validation accuracy of a ridge-regression classifier on frozen features (closed form)."""
+
+    def feats(split: str) -> tuple[Tensor, Tensor]:
+        n, fs, ys = recipe.data.size(split), [], []
+        for i in range(0, n, 512):
+            x, y = recipe.data.batch(split, torch.arange(i, min(n, i + 512)), recipe.device)[:2]
+            fs.append(first(encode(x)).flatten(1).float())
+            ys.append(y)
+        return torch.cat(fs), torch.cat(ys)
+
+    ftr, ytr = feats("train")
+    fva, yva = feats("val")
+    mu, sd = ftr.mean(0), ftr.std(0).clamp_min(1e-6)
+    ftr, fva = (ftr - mu) / sd, (fva - mu) / sd
+    ftr = torch.cat([ftr, torch.ones(len(ftr), 1, device=ftr.device)], 1)
+    fva = torch.cat([fva, torch.ones(len(fva), 1, device=fva.device)], 1)
+    k = int(max(ytr.max(), yva.max())) + 1
+    t = F.one_hot(ytr.long(), k).float()
+    a = ftr.T @ ftr + ridge * len(ftr) * torch.eye(ftr.shape[1], device=ftr.device)
+    w = torch.linalg.solve(a, ftr.T @ t)
+    return float(((fva @ w).argmax(1) == yva).float().mean())

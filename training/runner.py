@@ -1,0 +1,331 @@
+"""The training runner: a child process that trains a project and streams JSON-lines events.
+
+Protocol (the dashboard is built against exactly this)::
+
+    python -m training.runner --project FILE.loom --run-dir DIR [--resume]
+        [--steps N | --epochs N] [--device auto|cpu|cuda|mps] [--seed S]
+
+The run dir gets ``config.json`` (the full training config), ``model.py`` (the exact generated
+source), ``events.jsonl`` (every event, one per line), ``checkpoints/latest.pt`` (written
+atomically; ``torch.load(weights_only=True)`` reads it) and ``samples/`` (PNG grids).
+
+stdout carries one JSON object per line, flushed after each; every object has ``"time"`` (unix s):
+
+* ``{"event":"started","run_id","recipe","dataset","device","device_name","device_reason",
+  "total_steps","steps_per_epoch","config":{...}}``
+* ``{"event":"metric","step","epoch","split":"train"|"val","loss", <recipe metrics such as
+  "accuracy","perplexity","kl","d_loss","g_loss","probe_accuracy">,"lr","samples_per_s"}``
+  (train records also carry ``"losses"``, the loss of every step since the last record)
+* ``{"event":"sample","step","kind":"image"|"text"|"confusion","path"?,"text"?,"matrix"?,
+  "labels"?}``
+* ``{"event":"checkpoint","step","path"}``
+* ``{"event":"paused","step"}``, ``{"event":"resumed","step"}``, ``{"event":"stopped","step"}``
+* ``{"event":"finished","step","metrics":{...},"duration_s"}``
+* ``{"event":"failed","step","reason","hint","kind":"nan"|"oom"|"data"|"error"}``
+
+stdin takes the lines ``stop``, ``pause`` and ``resume`` (read on a background thread; the loop
+checks the flags between steps). A stopped run saves a checkpoint first; ``--resume`` continues it
+exactly (on CPU the losses equal those of an uninterrupted run). A runner that dies without
+``finished``, ``failed`` or ``stopped`` is a failed run for the parent (see :func:`outcome`).
+
+In-process use (tests, the CLI): :func:`run` with ``on_event`` and a :class:`Control`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from compiler import Project
+from compiler.project import ProjectLoadError, load
+
+from .data import DataError
+from .engine import (Hooks, Optimizers, Sampler, TrainingFault, checkpoint_state, fit,
+                     load_checkpoint, save_checkpoint)
+from .plan import PlanError, prepare
+
+Event = dict[str, Any]
+TERMINAL = ("finished", "failed", "stopped")
+
+
+class Control:
+    """Stop / pause flags set from another thread (stdin reader, GUI, test callback)."""
+
+    def __init__(self) -> None:
+        self.stop_requested = False
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait(self, timeout: float = 0.2) -> None:
+        self._running.wait(timeout)
+
+    def command(self, line: str) -> None:
+        cmd = line.strip().lower()
+        if cmd == "stop":
+            self.stop()
+        elif cmd == "pause":
+            self.pause()
+        elif cmd == "resume":
+            self.resume()
+
+
+def pick_device(want: str = "auto") -> tuple[torch.device, str, str]:
+    """(device, human name, why it was chosen)."""
+    cuda, mps = torch.cuda.is_available(), bool(getattr(torch.backends, "mps", None)
+                                                and torch.backends.mps.is_available())
+    if want == "cuda" and not cuda:
+        raise PlanError("device 'cuda' was asked for but no CUDA GPU is available",
+                        "use --device auto or cpu")
+    if want == "mps" and not mps:
+        raise PlanError("device 'mps' was asked for but Apple MPS is not available",
+                        "use --device auto or cpu")
+    if want == "cuda" or (want == "auto" and cuda):
+        return (torch.device("cuda"), torch.cuda.get_device_name(0),
+                "asked for" if want == "cuda" else "a CUDA GPU is available")
+    if want == "mps" or (want == "auto" and mps):
+        return torch.device("mps"), "Apple MPS", "asked for" if want == "mps" else \
+            "Apple MPS is available (no CUDA)"
+    why = "asked for" if want == "cpu" else "no CUDA or MPS device found"
+    return torch.device("cpu"), f"CPU ({torch.get_num_threads()} threads)", why
+
+
+class _Emitter(Hooks):
+    """Turns loop callbacks into events, and checks the control flags between steps."""
+
+    def __init__(self, emit: Callable[[Event], None], control: Control, save: Callable[[int], None],
+                 ) -> None:
+        self.emit, self.control, self.save = emit, control, save
+        self.step = 0
+
+    def metric(self, record: dict) -> None:
+        self.step = record["step"]
+        self.emit({"event": "metric", **record})
+
+    def sample(self, record: dict) -> None:
+        self.emit({"event": "sample", **record})
+
+    def checkpoint(self, step: int) -> None:
+        self.save(step)
+
+    def should_stop(self, step: int) -> bool:
+        self.step = step
+        if self.control.paused and not self.control.stop_requested:
+            self.emit({"event": "paused", "step": step})
+            while self.control.paused and not self.control.stop_requested:
+                self.control.wait()
+            if not self.control.stop_requested:
+                self.emit({"event": "resumed", "step": step})
+        return self.control.stop_requested
+
+
+def run(project: Project | str | os.PathLike, run_dir: str | os.PathLike, *,
+        steps: int | None = None, epochs: int | None = None, device: str | None = None,
+        seed: int | None = None, resume: bool = False,
+        on_event: Callable[[Event], None] | None = None, control: Control | None = None,
+        hyper: dict[str, Any] | None = None) -> Event:
+    """Train ``project`` into ``run_dir``; returns the terminal event (finished/failed/stopped).
+
+    Never raises for problems a user can cause: they become a ``failed`` event.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    control = control or Control()
+    events = open(run_dir / "events.jsonl", "a" if resume else "w", encoding="utf-8")
+    last: dict[str, Any] = {"step": 0}
+
+    def emit(ev: Event) -> None:
+        ev.setdefault("time", time.time())
+        if "step" in ev:
+            last["step"] = ev["step"]
+        events.write(json.dumps(ev, default=_jsonable) + "\n")
+        events.flush()
+        if on_event is not None:
+            on_event(ev)
+
+    t0 = time.time()
+    with events:
+        return _guarded(project, run_dir, emit, control, t0, last, steps=steps, epochs=epochs,
+                        device=device, seed=seed, resume=resume, hyper=hyper)
+
+
+def _guarded(project, run_dir, emit, control, t0, last, **kw) -> Event:
+    try:
+        return _run(project, run_dir, emit, control, t0, **kw)
+    except (TrainingFault, PlanError) as err:
+        ev = {"event": "failed", "step": getattr(err, "step", 0) or last["step"],
+              "reason": err.reason, "hint": err.hint, "kind": err.kind}
+    except DataError as err:
+        ev = {"event": "failed", "step": last["step"], "reason": str(err),
+              "hint": err.expected and f"expected {err.expected}", "kind": "data"}
+    except torch.OutOfMemoryError as err:
+        ev = {"event": "failed", "step": last["step"], "reason": f"out of memory: {err}".strip(),
+              "hint": "lower the batch size, use amp bf16/fp16, or make the model smaller",
+              "kind": "oom"}
+    except ProjectLoadError as err:
+        ev = {"event": "failed", "step": 0, "reason": str(err), "hint": "", "kind": "error"}
+    except Exception as err:  # a bug or an unforeseen model error: report it, keep the app
+        tb = traceback.extract_tb(err.__traceback__)
+        where = next((f" ({f.filename}, line {f.lineno})" for f in reversed(tb)
+                      if "layerloom" in f.filename or f.filename.endswith("model.py")), "")
+        ev = {"event": "failed", "step": last["step"],
+              "reason": f"{type(err).__name__}: {err}{where}",
+              "hint": "check that the networks' outputs have the shapes the recipe expects",
+              "kind": "error", "traceback": traceback.format_exc(limit=8)}
+    emit(ev)
+    return ev
+
+
+def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Event], None],
+         control: Control, t0: float, *, steps: int | None, epochs: int | None,
+         device: str | None, seed: int | None, resume: bool, hyper: dict | None) -> Event:
+    if not isinstance(project, Project):
+        project = load(project)
+    overrides = dict(hyper or {})
+    overrides.update({k: v for k, v in (("steps", steps), ("epochs", epochs), ("device", device),
+                                        ("seed", seed)) if v is not None})
+    plan = prepare(project, overrides)
+    hp = plan.hyper.model_dump()
+    dev, dev_name, dev_reason = pick_device(hp["device"])
+    data = plan.data
+    torch.manual_seed(hp["seed"])
+    nets = {role: plan.built.instantiate(net).to(dev) for role, net in plan.roles.items()}
+    recipe = plan.recipe_cls(nets, data, hp, dev, plan.graph_cls)
+    recipe.adapt(plan.input_specs)
+    if dev.type == "cuda" and data.kind == "tensors":
+        data.train = tuple(t.to(dev) for t in data.train)
+        data.val = tuple(t.to(dev) for t in data.val)
+    sampler = Sampler(data.size("train"), hp["batch_size"], hp["seed"])
+    total = hp["steps"] or hp["epochs"] * sampler.steps_per_epoch
+    hp["total_steps"] = total
+    hp["steps_per_epoch"] = sampler.steps_per_epoch
+    if not hp.get("eval_every"):
+        hp["eval_every"] = max(1, total // 10)
+    if not hp.get("checkpoint_every"):
+        hp["checkpoint_every"] = hp["eval_every"]
+    if hp["compile"]:
+        for k in nets:
+            nets[k] = torch.compile(nets[k])
+        recipe.nets = nets
+    recipe.opt = Optimizers(recipe.param_groups(), hp, total, dev)
+
+    ckpt_path = run_dir / "checkpoints" / "latest.pt"
+    (run_dir / "samples").mkdir(exist_ok=True)
+    start = 0
+    if resume and ckpt_path.exists():
+        start = load_checkpoint(str(ckpt_path), recipe)
+
+    config = {"project": project.name, "template": project.template,
+              "recipe": plan.recipe_cls.name, "dataset": project.training.dataset,
+              "dataset_options": project.training.dataset_options, "networks": plan.roles,
+              "hyper": hp, "data_info": {k: v for k, v in data.info.items() if k != "itos"}}
+    _write_text(run_dir / "config.json", json.dumps(config, indent=1, default=_jsonable))
+    _write_text(run_dir / "model.py", plan.built.source.text)
+    run_id = run_dir.name or uuid.uuid4().hex[:8]
+    emit({"event": "started", "run_id": run_id, "recipe": plan.recipe_cls.name,
+          "dataset": project.training.dataset, "device": str(dev), "device_name": dev_name,
+          "device_reason": dev_reason, "total_steps": total,
+          "steps_per_epoch": sampler.steps_per_epoch, "config": config, "start_step": start})
+    if start:
+        emit({"event": "resumed", "step": start})
+
+    def save(step: int) -> None:
+        save_checkpoint(str(ckpt_path), checkpoint_state(recipe, step))
+        emit({"event": "checkpoint", "step": step, "path": str(ckpt_path)})
+
+    hooks = _Emitter(emit, control, save)
+    try:
+        step, val = fit(recipe, sampler, total, start, hooks, str(run_dir / "samples"))
+    except TrainingFault as err:
+        err.step = err.step or hooks.step
+        raise
+    save(step)
+    if step < total:
+        ev = {"event": "stopped", "step": step}
+    else:
+        ev = {"event": "finished", "step": step, "metrics": val,
+              "duration_s": round(time.time() - t0, 3)}
+    emit(ev)
+    return ev
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, torch.Tensor):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    return str(o)
+
+
+def outcome(events: list[Event], returncode: int | None) -> Event:
+    """How the parent reads a child run: its terminal event, or a failure when it died without one."""
+    for ev in reversed(events):
+        if ev.get("event") in TERMINAL:
+            return ev
+    step = max((ev.get("step", 0) for ev in events), default=0)
+    return {"event": "failed", "step": step, "kind": "error",
+            "reason": f"the runner exited (code {returncode}) without finishing",
+            "hint": "it was killed or crashed; the latest checkpoint can be resumed"}
+
+
+def _stdin_reader(control: Control) -> None:
+    for line in sys.stdin:
+        control.command(line)
+    # stdin closed: the parent went away or has nothing to say; keep running
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.runner",
+                                 description="Train a Layerloom project, streaming JSON events.")
+    ap.add_argument("--project", required=True)
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--resume", action="store_true")
+    budget = ap.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int)
+    budget.add_argument("--epochs", type=int)
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    ap.add_argument("--seed", type=int)
+    args = ap.parse_args(argv)
+    control = Control()
+    threading.Thread(target=_stdin_reader, args=(control,), daemon=True).start()
+
+    def to_stdout(ev: Event) -> None:
+        sys.stdout.write(json.dumps(ev, default=_jsonable) + "\n")
+        sys.stdout.flush()
+
+    ev = run(args.project, args.run_dir, steps=args.steps, epochs=args.epochs, device=args.device,
+             seed=args.seed, resume=args.resume, on_event=to_stdout, control=control)
+    return 1 if ev["event"] == "failed" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
