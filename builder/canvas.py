@@ -274,6 +274,7 @@ class WireItem(QGraphicsPathItem):
         self.label = ""
         self.bad = False
         self.bounds = QRectF()
+        self.tag: WireLabel | None = None
         self.setZValue(-1)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         src.wires.append(self)
@@ -284,6 +285,9 @@ class WireItem(QGraphicsPathItem):
         for n in (self.src, self.dst):
             if self in n.wires:
                 n.wires.remove(self)
+        if self.tag is not None and self.tag.scene() is not None:
+            self.tag.scene().removeItem(self.tag)
+        self.tag = None
 
     def update_path(self) -> None:
         a = self.src.port_pos(self.edge.src_port, False)
@@ -300,12 +304,16 @@ class WireItem(QGraphicsPathItem):
         if self.label:
             width = QFontMetricsF(_SMALL).horizontalAdvance(self.label) + 10
             self.label_box = QRectF(self.mid.x() - width / 2, self.mid.y() - 17, width, 15)
-            r = r.united(self.label_box.adjusted(-2, -2, 2, 2))
+            if self.tag is None:
+                self.tag = WireLabel(self)
+                self.canvas.addItem(self.tag)
+            self.tag.place(self.label_box)
+        elif self.tag is not None:
+            self.tag.place(QRectF())
         self.bounds = r
 
     def set_label(self, text: str, bad: bool = False) -> None:
         if (text, bad) != (self.label, self.bad):
-            self.prepareGeometryChange()
             self.label, self.bad = text, bad
             self._bounds()
             self.update()
@@ -325,17 +333,39 @@ class WireItem(QGraphicsPathItem):
         p.setPen(QPen(color, 2.0 if self.isSelected() else 1.6))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawPath(self.path())
-        if not self.label or opt.levelOfDetailFromTransform(p.worldTransform()) < 0.5:
+
+
+class WireLabel(QGraphicsItem):
+    """A wire's shape label, kept above the nodes so a short wire's label is never hidden."""
+
+    def __init__(self, wire: WireItem) -> None:
+        super().__init__()
+        self.wire = wire
+        self.box = QRectF()
+        self.setZValue(2)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def place(self, box: QRectF) -> None:
+        self.prepareGeometryChange()
+        self.box = box
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return self.box
+
+    def paint(self, p: QPainter, opt: QStyleOptionGraphicsItem, w: QWidget | None = None) -> None:
+        wire = self.wire
+        if not wire.label or opt.levelOfDetailFromTransform(p.worldTransform()) < 0.5:
             return
-        box = self.label_box
+        t = theme.current()
         p.setPen(Qt.PenStyle.NoPen)
         bg = QColor(t.canvas)
-        bg.setAlpha(220)
+        bg.setAlpha(225)
         p.setBrush(bg)
-        p.drawRoundedRect(box, 3, 3)
+        p.drawRoundedRect(self.box, 3, 3)
         p.setFont(_SMALL)
-        p.setPen(QColor(t.error if self.bad else t.label))
-        p.drawText(box, Qt.AlignmentFlag.AlignCenter, self.label)
+        p.setPen(QColor(t.error if wire.bad else t.label))
+        p.drawText(self.box, Qt.AlignmentFlag.AlignCenter, wire.label)
 
 
 def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
@@ -389,6 +419,7 @@ class CanvasScene(QGraphicsScene):
 
     def clear_items(self) -> None:
         for w in self.wires.values():
+            w.detach()
             self.removeItem(w)
         for n in self.nodes.values():
             self.removeItem(n)
@@ -712,7 +743,8 @@ class CanvasScene(QGraphicsScene):
         if e.mimeData().hasFormat(MIME_NODE):
             type_id = bytes(e.mimeData().data(MIME_NODE)).decode()
             self.add_node(type_id, e.scenePos() - QPointF(NODE_W / 2, HEADER_H / 2))
-            e.acceptProposedAction()
+            e.setDropAction(Qt.DropAction.CopyAction)  # never Move: the palette keeps its entry
+            e.accept()
 
 
 def block_instance(analysis: Analysis, block: str) -> NetworkResult | None:

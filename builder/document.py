@@ -130,7 +130,7 @@ class Document(QObject):
         gen = self._code_gen
         project = self.project.model_dump_json()  # a consistent copy, cheaply
         future = _pool().submit(_generate_code, project)
-        future.add_done_callback(lambda f: self._code_done.emit(gen, f))
+        future.add_done_callback(lambda f: _emit(self._code_done, gen, f))
 
     def _on_code(self, gen: int, future) -> None:
         if gen != self._code_gen:
@@ -171,7 +171,7 @@ class Document(QObject):
         project = self.project.model_dump_json()  # a consistent copy, cheaply
         future = _pool().submit(_count_figures, project)
         self._figures_future = future
-        future.add_done_callback(lambda f: self._figures_done.emit(gen, (target, f)))
+        future.add_done_callback(lambda f: _emit(self._figures_done, gen, (target, f)))
         return True
 
     def _on_figures(self, gen: int, payload: tuple) -> None:
@@ -233,6 +233,14 @@ class Document(QObject):
 
 
 _POOL = None
+
+
+def _emit(signal, *args) -> None:
+    """Deliver a worker's result; the document may have been closed (deleted) meanwhile."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:
+        pass
 
 
 def _pool():

@@ -65,13 +65,24 @@ def parse_text(text: str) -> Any:
         return {PARAM_REF_KEY: text[1:]}
     if text in ("None", "none", "null", ""):
         return None
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    for candidate in (text, _quote_words(text)):
         try:
-            return json.loads(text)
-        except ValueError:
-            return text
+            return ast.literal_eval(candidate)
+        except (ValueError, SyntaxError):
+            pass
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _quote_words(text: str) -> str:
+    """'[N, 64]' -> '["N", 64]': symbolic sizes may be typed without quotes."""
+    import re
+
+    return re.sub(r"(?<![\w'\"])([A-Za-z_]\w*)(?![\w'\"])",
+                  lambda m: m.group(1) if m.group(1) in ("True", "False", "None")
+                  else f'"{m.group(1)}"', text)
 
 
 def show_text(value: Any) -> str:

@@ -33,6 +33,9 @@ def matches(cls, text: str) -> bool:
 
 
 class _Tree(QTreeWidget):
+    def supportedDropActions(self):  # noqa: N802 - drags from here copy, never move
+        return Qt.DropAction.CopyAction
+
     def mimeData(self, items):  # noqa: N802
         mime = QMimeData()
         type_id = items[0].data(0, TYPE_ROLE) if items else None
@@ -57,6 +60,7 @@ class Palette(QWidget):
         self.tree.setHeaderHidden(True)
         self.tree.setDragEnabled(True)
         self.tree.setDragDropMode(QTreeWidget.DragDropMode.DragOnly)
+        self.tree.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.tree.setIndentation(12)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)

@@ -37,7 +37,7 @@ class Namespace:
     """Makes identifiers safe and unique (one namespace per scope)."""
 
     def __init__(self, reserved: Iterable[str] = ()) -> None:
-        self.used: set[str] = set(reserved) | _RESERVED
+        self.used: set[str] = set(reserved) | _RESERVED | set(HELPERS)
 
     def create(self, candidate: str, *, camel: bool = False) -> str:
         name = camel_case(candidate) if camel else snake_case(candidate)
@@ -150,6 +150,16 @@ def _signature(func: str) -> dict[str, Any]:
     except Exception:
         out = {}
     _SIGNATURES[func] = out
+    return out
+
+
+def _field_defaults(cls: Any) -> dict[str, Any]:
+    """A node type's Params defaults: field names equal torch's keywords (constructors taking
+    ``*args``, like nn.LSTM, have no inspectable defaults)."""
+    out = {}
+    for name, f in cls.Params.model_fields.items():
+        if not f.is_required() and f.default_factory is None:
+            out[name] = f.default
     return out
 
 
@@ -336,7 +346,8 @@ class _Generator:
                 attr = attr_ns.create(nr.node.name)
                 attr_names[node_id] = attr
                 init_lines.append(f"        self.{attr} = "
-                                  + self._render_call(calls, arg_for, nr.node.name)
+                                  + self._render_call(calls, arg_for, nr.node.name,
+                                                      _field_defaults(nr.cls))
                                   + f"  # @{name}:{node_id}")
                 self.helpers.update(emissions[node_id][0].helpers)
             elif nr.role == "block":
@@ -359,7 +370,8 @@ class _Generator:
         lines += fwd
         return "\n".join(lines)
 
-    def _render_call(self, calls: list[Call | None], arg_for, node_name: str) -> str:
+    def _render_call(self, calls: list[Call | None], arg_for, node_name: str,
+                     defaults: dict[str, Any] | None = None) -> str:
         first = calls[0]
         assert first is not None
         names = _signature_names(first.func)
@@ -377,7 +389,7 @@ class _Generator:
                 if k not in kw_keys:
                     kw_keys.append(k)
         for k in kw_keys:
-            default = _signature(first.func).get(k, _DEFAULT)
+            default = _signature(first.func).get(k, (defaults or {}).get(k, _DEFAULT))
             values = tuple(dict(c.kwargs).get(k, default) if c else default for c in calls)
             if len(set(map(repr, values))) > 1:
                 if _DEFAULT in values:

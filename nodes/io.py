@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Mapping
+from typing import Annotated, Any, ClassVar, Literal, Mapping
 
 from pydantic import Field, field_validator
 
@@ -13,7 +13,7 @@ SYMBOLS = ("N", "T", "S", "V", "E")
 
 
 class InputParams(Params):
-    shape: list[int | str] = Field(
+    shape: list[Annotated[int, Field(ge=1, le=1_000_000)] | str] = Field(
         default_factory=lambda: ["N", 3, 32, 32],
         description="Tensor shape. 'N' is the batch, 'T' a sequence length of any size; "
         "other entries are fixed sizes.",
@@ -21,9 +21,11 @@ class InputParams(Params):
     dtype: Literal["float", "long"] = Field(
         "float", description="'float' for real-valued data, 'long' for token or class ids")
 
-    @field_validator("shape")
+    @field_validator("shape", mode="before")
     @classmethod
-    def _check_shape(cls, v: list[int | str]) -> list[int | str]:
+    def _check_shape(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            return v  # pydantic's own type error names the problem
         if not v:
             raise ValueError("shape needs at least one dimension")
         if len(v) > 6:
@@ -114,7 +116,7 @@ class BlockInput(NodeType):
     role: ClassVar[str] = "block_input"
     Params = BlockInputParams
     inputs = ()
-    outputs = (Port("y"),)
+    outputs = (Port("y", kind="any"),)  # a graph-kind block input feeds graph ports inside
 
     @classmethod
     def infer(cls, p: BlockInputParams, ins: Mapping[str, Any]) -> dict:

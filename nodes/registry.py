@@ -26,10 +26,11 @@ def register(cls: type[NodeType]) -> type[NodeType]:
         raise ValueError(f"node type id '{type_id}' is registered twice")
     if "." not in type_id:
         raise ValueError(f"node type id '{type_id}' must be dotted (family.name)")
+    for old in cls.legacy_ids:  # check everything before registering anything
+        if old in _TYPES or old in _LEGACY or old == type_id:
+            raise ValueError(f"legacy id '{old}' of '{type_id}' is already taken")
     _TYPES[type_id] = cls
     for old in cls.legacy_ids:
-        if old in _TYPES or old in _LEGACY:
-            raise ValueError(f"legacy id '{old}' of '{type_id}' is already taken")
         _LEGACY[old] = type_id
     return cls
 

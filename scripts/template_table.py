@@ -21,20 +21,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", metavar="FILE", help="rewrite the marked section of FILE")
     args = parser.parse_args(argv)
-    table = markdown()
     if not args.write:
-        print(table)
+        print(markdown())
         return 0
     path = Path(args.write)
     try:
-        text = replace_section(path.read_text(encoding="utf-8"), table)
+        text = path.read_text(encoding="utf-8")
+        replace_section(text, "")  # refuse before the slow part if the markers are missing
     except (OSError, ValueError) as err:
         print(f"{path}: {err}", file=sys.stderr)
         return 1
-    atomic_write_text(path, text)
+    table = markdown()
+    atomic_write_text(path, replace_section(text, table))
     print(f"{path}: templates table updated ({table.count(chr(10)) - 1} templates)")
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -11,8 +11,8 @@ from .registry import register
 def _encoder_block(p: Project, *, d_model: int, nhead: int, dim_feedforward: int,
                    dropout: float) -> None:
     """One post-norm layer: h = norm(x + attn(x)); y = norm(h + ffn(h)), GELU in the FFN."""
-    b = add_block(p, "BertLayer", description="One BERT layer, post-norm: h = norm(x + "
-                  "attention(x)), y = norm(h + ffn(h)); every token attends both ways.")
+    b = add_block(p, "BertLayer", description="BERT layer, post-norm: h = norm(x + attention(x)); "
+                  "y = norm(h + ffn(h)).")
     x = b.add("io.block_input", "x")
     attn = b.chain(x, ("attention.multihead_attention",
                        {"num_heads": nhead, "dropout": dropout}, "attention"))[-1]

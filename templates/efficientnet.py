@@ -36,8 +36,8 @@ def _mbconv(p: Project, name: str, expand: bool, residual: bool) -> None:
         params["stride"] = 1
     b = add_block(p, name, params, description=(
         ("MBConv: 1×1 expand, " if expand else "MBConv without expansion: ")
-        + "depthwise k×k, squeeze-and-excitation, 1×1 project"
-        + (", plus the input (residual)." if residual else ".")))
+        + "depthwise k×k, squeeze-excitation, 1×1 project"
+        + (" + residual." if residual else ".")))
     x = b.add("io.block_input", "x")
     h = x
     if expand:

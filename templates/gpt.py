@@ -18,8 +18,8 @@ TIED = registry.has("linear.tied_linear")
 
 def gpt_block(p: Project, *, d_model: int, nhead: int, dropout: float) -> None:
     """One pre-norm layer as nanoGPT writes it: h = x + attn(ln_1(x)); y = h + mlp(ln_2(h))."""
-    b = add_block(p, "GPTBlock", description="One GPT-2 layer, pre-norm: h = x + attn(ln_1(x)), "
-                  "y = h + mlp(ln_2(h)); the attention is causal.")
+    b = add_block(p, "GPTBlock", description="GPT-2 layer, pre-norm: h = x + attn(ln_1(x)); "
+                  "y = h + mlp(ln_2(h)).")
     x = b.add("io.block_input", "x")
     attn = b.chain(x, ("norm.layer_norm", {}, "ln_1"),
                    ("attention.multihead_attention",

@@ -36,11 +36,9 @@ def residual_block(p: Project, name: str, kind: str, projection: bool) -> None:
         params["out_channels"] = 256
     if projection:
         params["stride"] = 1
-    what = ("two 3×3 convolutions" if kind == "basic" else
-            "1×1 reduce, 3×3 (with the stride), 1×1 expand to out_channels")
-    shortcut = ("a 1×1 projection (with the stride) on the shortcut" if projection else
-                "the identity shortcut")
-    b = add_block(p, name, params, description=f"Residual block: {what}, plus {shortcut}.")
+    what = "two 3×3 convs" if kind == "basic" else "1×1 reduce, 3×3, 1×1 expand"
+    shortcut = "strided, 1×1 projection shortcut" if projection else "identity shortcut"
+    b = add_block(p, name, params, description=f"Residual block: {what}; {shortcut}.")
     x = b.add("io.block_input", "x")
     stride = ref("stride") if projection else 1
     if kind == "basic":

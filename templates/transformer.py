@@ -15,9 +15,9 @@ def layer_block(p: Project, name: str, type_id: str, **params: Any) -> None:
     Decoder layers get a second input, ``memory``, which every repeat receives unchanged.
     """
     b = add_block(p, name, description=(
-        "One decoder layer: causal self-attention, cross-attention to the memory, feed-forward; "
-        "each residual and post-norm." if type_id.endswith("decoder_layer") else
-        "One encoder layer: self-attention and feed-forward, each residual and post-norm."))
+        "Decoder layer: causal self-attention, cross-attention to memory, feed-forward."
+        if type_id.endswith("decoder_layer") else
+        "Encoder layer: self-attention then feed-forward, each residual + post-norm."))
     x = b.add("io.block_input", "x")
     decoder = type_id == "attention.transformer_decoder_layer"
     layer = b.add(type_id, "decoder_layer" if decoder else "encoder_layer", **params)

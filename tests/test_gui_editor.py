@@ -82,8 +82,20 @@ def test_drag_from_palette_connect_and_see_shapes(window, qtbot):
     out = drop_type(w, "io.output", QPoint(580, 200))
     g = w.scene.graph
     assert [g.node(i).type for i in (x, fc, out)] == ["io.input", "linear.linear", "io.output"]
+    tree = w.palette.tree
+    count = sum(tree.topLevelItem(i).childCount() for i in range(tree.topLevelItemCount()))
+    assert count == len([t for t in registry.all_types() if t.id != "block.block"])  # kept
+    w.palette.search.setText("embedding")
+    shown = [tree.topLevelItem(i).child(j).text(0) for i in range(tree.topLevelItemCount())
+             for j in range(tree.topLevelItem(i).childCount())
+             if not tree.topLevelItem(i).child(j).isHidden()]
+    assert "Embedding" in shown and "ReLU" not in shown
+    w.palette.search.clear()
     w.scene.select([x])
-    assert w.inspector.set_value("shape", ["N", 20])
+    shape = w.inspector.editors["shape"]
+    shape.setText("[N, 20]")  # symbolic sizes may be typed without quotes
+    shape.editingFinished.emit()
+    assert g.node(x).params["shape"] == ["N", 20]
     assert w.scene.connect_ports(x, "y", fc, "x")
     assert w.scene.connect_ports(fc, "y", out, "x")
     assert wire_label(w, x, fc) == "[N, 20]"

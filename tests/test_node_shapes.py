@@ -139,3 +139,39 @@ def test_meta_fallback_reads_symbols_back() -> None:
     assert spec == {"y": TensorSpec(("N", 2, "T'"))}
     spec = meta_infer(flatten, flatten.Params(start_dim=0), {"x": TensorSpec(("N*T", 2, 3))})
     assert spec == {"y": TensorSpec(("N*T*6",))}
+
+
+def test_a_type_without_infer_gets_shapes_from_its_emission() -> None:
+    """NodeType.infer's default is the meta fallback: a type may leave infer out entirely."""
+    from nodes import registry
+    from nodes.base import Call, Emission
+
+    class Unfold(NodeType):
+        id = "zz_test.unfold"
+        name = "Unfold"
+        category = "Test"
+
+        @classmethod
+        def emit(cls, p: Any, ins: Any) -> Emission:
+            return Emission("{self}({x})", Call.of("nn.Unfold", kernel_size=2))
+
+    registry.register(Unfold)
+    try:
+        p = Project(name="fallback")
+        g = add_network(p, "net")
+        g.chain(("io.input", {"shape": ["N", 3, 4, 5]}, "image"), ("zz_test.unfold", {}, "patches"),
+                ("io.output", {}, "out"))
+        analysis = analyze(p)
+        assert not analysis.errors
+        spec = analysis.networks["net"].by_name("patches").outs["y"]
+        assert spec == TensorSpec(("N", 12, 12))
+        out = build(p).instantiate("net")(torch.randn(2, 3, 4, 5))
+        assert tuple(out.shape) == (2, 12, 12)
+        g2 = add_network(p, "bad")
+        g2.chain(("io.input", {"shape": ["N", 3, 1, 5]}, "image"),
+                 ("zz_test.unfold", {}, "patches"), ("io.output", {}, "out"))
+        errors = [d for d in analyze(p).errors if d.network == "bad"]
+        assert len(errors) == 1 and errors[0].node_name == "patches"
+        assert "Unfold cannot run" in errors[0].message and errors[0].hint
+    finally:
+        registry._TYPES.pop("zz_test.unfold", None)

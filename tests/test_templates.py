@@ -273,3 +273,35 @@ def test_transformer_base_layers_match_nn_transformer() -> None:
     p1, s1, o1, f1 = _figures(ours, args)
     p2, s2, o2, f2 = _figures(theirs, args)
     assert (p1, s1, o1, f1) == (p2, s2, o2, f2)
+
+
+# -- the README table ---------------------------------------------------------------------------
+
+
+def test_table_rows_and_readme_section() -> None:
+    from templates.table import END, START, markdown, replace_section, rows
+
+    table = rows(["mlp-digits", "gan-dcgan-small"])
+    assert [r.name for r in table] == ["mlp-digits", "gan-dcgan-small"]
+    mlp = table[0]
+    assert mlp.params == 64 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
+    assert mlp.flops == 2 * (64 * 128 + 128 * 64 + 64 * 10)
+    text = markdown(table)
+    assert "| `mlp-digits` | MLP | small | 17,226 |" in text
+    assert text.count("\n") == 3
+    readme = f"intro\n{START}\nstale\n{END}\noutro\n"
+    new = replace_section(readme, text)
+    assert new.startswith("intro\n") and new.endswith(f"{END}\noutro\n")
+    assert "stale" not in new and replace_section(new, text) == new
+    with pytest.raises(ValueError, match="templates:start"):
+        replace_section("no markers here", text)
+
+
+def test_table_script_refuses_a_file_without_markers(tmp_path: Path) -> None:
+    target = tmp_path / "README.md"
+    target.write_text("# no markers\n")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "template_table.py"
+    proc = subprocess.run([sys.executable, str(script), "--write", str(target)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "templates:start" in proc.stderr
+    assert target.read_text() == "# no markers\n"
