@@ -93,6 +93,7 @@ def _summarize_network(name: str, res: NetworkResult, built: BuiltModule,
     summary = NetworkSummary(name)
     with torch.device("meta"):
         model = built.instantiate(name)
+    model.eval()  # BatchNorm refuses a batch of 1 in training mode; FLOPs are the same
     summary.params = sum(p.numel() for p in model.parameters())
     summary.trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     per_module: dict[str, int] = {}

@@ -104,3 +104,63 @@ class Identity(NodeType):
     @classmethod
     def examples(cls) -> list[Example]:
         return [Example({}, {"x": TensorSpec(("N", 3))})]
+
+
+@register
+class TiedEmbedding(NodeType):
+    id = "linear.tied_embedding"
+    name = "Embedding (shared weight)"
+    category = "Linear"
+    description = ("An Embedding that also hands out its weight matrix [num_embeddings, "
+                   "embedding_dim], so a Tied Linear can reuse it as the output layer (GPT-2's "
+                   "LM head): one matrix, counted and trained once.")
+    Params = EmbeddingParams
+    outputs = (Port("y", doc="Vectors [..., embedding_dim]"),
+               Port("weight", doc="The shared matrix [num_embeddings, embedding_dim]"))
+    key_params = ("num_embeddings", "embedding_dim")
+
+    @classmethod
+    def infer(cls, p: EmbeddingParams, ins: Mapping[str, Any]) -> dict:
+        out = Embedding.infer(p, ins)
+        return {"y": out["y"], "weight": TensorSpec((p.num_embeddings, p.embedding_dim))}
+
+    @classmethod
+    def emit(cls, p: EmbeddingParams, ins: Mapping[str, Any]) -> Emission:
+        em = Embedding.emit(p, ins)
+        return Emission("{self}({x}), {self}.weight", em.init, unpack="{y}, {weight}")
+
+    @classmethod
+    def examples(cls) -> list[Example]:
+        return Embedding.examples()
+
+
+@register
+class TiedLinear(NodeType):
+    id = "linear.tied_linear"
+    name = "Tied Linear"
+    category = "Linear"
+    description = ("y = x Wᵀ with W wired in from an Embedding (shared weight): scores every "
+                   "vocabulary entry by its similarity to x. Has no weights of its own.")
+    inputs = (Port("x", doc="[..., embedding_dim]"),
+              Port("weight", doc="[num_embeddings, embedding_dim] from an Embedding (shared)"))
+
+    @classmethod
+    def infer(cls, p: Params, ins: Mapping[str, Any]) -> dict:
+        x = tensor_in(ins, "x", rank=range(1, 7))
+        w = tensor_in(ins, "weight", rank=(2,))
+        if x.dtype != "float":
+            raise ShapeError(f"Tied Linear needs float input, got {x.dtype} ids", "", "x")
+        if x.dims[-1] != w.dims[1]:
+            raise ShapeError(f"x {x.label()} ends in {x.dims[-1]} but the weight {w.label()} has "
+                             f"{w.dims[1]} columns",
+                             "wire the weight of the Embedding whose embedding_dim is the size "
+                             "of x", "weight")
+        return {"y": TensorSpec(x.dims[:-1] + (w.dims[0],))}
+
+    @classmethod
+    def emit(cls, p: Params, ins: Mapping[str, Any]) -> Emission:
+        return Emission("F.linear({x}, {weight})")
+
+    @classmethod
+    def examples(cls) -> list[Example]:
+        return [Example({}, {"x": TensorSpec(("N", "T", 4)), "weight": TensorSpec((11, 4))})]
