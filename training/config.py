@@ -33,6 +33,7 @@ class Hyper(BaseModel):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_every: int = Field(10, ge=1)
     eval_every: int | None = Field(None, ge=1, description="Default: about 10 times per run")
+    max_val_samples: int | None = Field(None, ge=1, description="Validate on at most this many")
     checkpoint_every: int | None = Field(None, ge=1, description="Default: at each evaluation")
     # recipe-specific knobs
     beta: float = Field(1.0, ge=0, description="VAE: weight of the KL term")

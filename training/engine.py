@@ -188,6 +188,8 @@ class Recipe:
 
     def val_batches(self, batch_size: int | None = None) -> Iterable[tuple]:
         n = self.data.size("val")
+        limit = self.hp.get("max_val_samples")
+        n = min(n, int(limit)) if limit else n
         bs = batch_size or max(self.hp["batch_size"], 256)
         for i in range(0, n, bs):
             yield self.data.batch("val", torch.arange(i, min(n, i + bs)), self.device)

@@ -50,8 +50,16 @@ from compiler import Project
 from compiler.project import ProjectLoadError, load
 
 from .data import DataError
-from .engine import (Hooks, Optimizers, Sampler, TrainingFault, checkpoint_state, fit,
-                     load_checkpoint, save_checkpoint)
+from .engine import (
+    Hooks,
+    Optimizers,
+    Sampler,
+    TrainingFault,
+    checkpoint_state,
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .plan import PlanError, prepare
 
 Event = dict[str, Any]
@@ -287,7 +295,8 @@ def _jsonable(o: Any) -> Any:
 
 
 def outcome(events: list[Event], returncode: int | None) -> Event:
-    """How the parent reads a child run: its terminal event, or a failure when it died without one."""
+    """How the parent reads a child run: its terminal event, or a failure when it died without
+    one."""
     for ev in reversed(events):
         if ev.get("event") in TERMINAL:
             return ev

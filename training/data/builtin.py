@@ -15,6 +15,7 @@ from torch import Tensor
 
 # layerloom: local imports (train.py defines these names above)
 from training.data.common import Data, DataError, split_rows, standardize
+
 # layerloom: end local imports
 
 VAL_FRACTION = 0.2

@@ -1,7 +1,8 @@
 """In-memory datasets: tensors split into train/val, batched by index, graphs collated.
 
 Torch-only; ``training.export`` copies this file into ``train.py``. Every built-in and user dataset
-is small enough to sit in memory, which keeps batching a pure function of the indices (exact resume).
+is small enough to sit in memory, which keeps batching a pure function of the indices
+(exact resume).
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ def _prod(xs: list[int]) -> int:
 
 
 def _fits(have: list[int], want: list) -> bool:
-    return len(have) == len(want) and all(isinstance(w, str) or w == h for h, w in zip(have, want))
+    return len(have) == len(want) and all(
+        isinstance(w, str) or w == h for h, w in zip(have, want, strict=True))
 
 
 def collate_graphs(graphs: list[tuple[Tensor, Tensor, Tensor]], device: torch.device) -> tuple:

@@ -17,6 +17,7 @@ from torch import Tensor
 # layerloom: local imports (train.py defines these names above)
 from training.data.builtin import node_split, text_data, undirected
 from training.data.common import Data, DataError, split_rows, standardize
+
 # layerloom: end local imports
 
 
@@ -111,7 +112,7 @@ def csv_data(options: dict, seed: int) -> Data:
     task = options.get("task") or ("classification" if all(
         not _is_number(v) or float(v).is_integer() for v in values) else "regression")
     if task == "regression":
-        for (line, _), v in zip(rows, values):
+        for (line, _), v in zip(rows, values, strict=True):
             if not _is_number(v):
                 raise DataError(f"'{v}' is not a number", file=path, line=line, column=label + 1,
                                 expected="a numeric target for regression")
@@ -134,7 +135,8 @@ def array_data(options: dict, seed: int) -> Data:
             with np.load(path, allow_pickle=False) as z:
                 keys = list(z.keys())
                 kx = options.get("x_key", "x" if "x" in keys else keys[0])
-                ky = options.get("y_key", "y" if "y" in keys else (keys[1] if len(keys) > 1 else None))
+                second = keys[1] if len(keys) > 1 else None
+                ky = options.get("y_key", "y" if "y" in keys else second)
                 x = z[kx]
                 y = z[ky] if ky else None
         else:
@@ -237,8 +239,8 @@ def image_folder(options: dict, seed: int) -> Data:
             ys.append(label)
     if not xs:
         raise DataError("no PNG images found", file=root, expected="PNG files in the class folders")
-    tr, va = split_rows((torch.stack(xs), torch.tensor(ys)), float(options.get("val_fraction", 0.2)),
-                        seed)
+    tr, va = split_rows((torch.stack(xs), torch.tensor(ys)),
+                        float(options.get("val_fraction", 0.2)), seed)
     return Data(tr, va, {"kind": "image", "num_classes": len(classes), "labels": classes,
                          "image_shape": [channels, size, size], "source": root})
 

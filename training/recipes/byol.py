@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 # layerloom: local imports (train.py defines these names above)
 from training.engine import Recipe, augment, first, linear_probe, unwrap
+
 # layerloom: end local imports
 
 
@@ -57,9 +58,10 @@ class BYOLRecipe(Recipe):
         with torch.no_grad():
             for online, target in ((self.nets["encoder"], self.target_encoder),
                                    (self.nets["projector"], self.target_projector)):
-                for po, pt in zip(unwrap(online).parameters(), target.parameters()):
+                for po, pt in zip(unwrap(online).parameters(), target.parameters(),
+                                  strict=True):
                     pt.mul_(tau).add_(po.detach(), alpha=1 - tau)
-                for bo, bt in zip(unwrap(online).buffers(), target.buffers()):
+                for bo, bt in zip(unwrap(online).buffers(), target.buffers(), strict=True):
                     bt.copy_(bo)
         return {"loss": loss}
 

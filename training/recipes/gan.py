@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 # layerloom: local imports (train.py defines these names above)
 from training.engine import Recipe, first, save_grid
+
 # layerloom: end local imports
 
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 # layerloom: local imports (train.py defines these names above)
 from training.engine import Recipe, TrainingFault, first
+
 # layerloom: end local imports
 
 

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 # layerloom: local imports (train.py defines these names above)
 from training.engine import Recipe, first
+
 # layerloom: end local imports
 
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 # layerloom: local imports (train.py defines these names above)
 from training.engine import Recipe, first
+
 # layerloom: end local imports
 
 
@@ -62,7 +63,7 @@ class Seq2SeqRecipe(Recipe):
         src, tgt = self.data.batch("val", torch.arange(min(4, self.data.size("val"))), self.device)
         pred = self.greedy(src, tgt.shape[1])
         lines = [f"{s.tolist()} -> {p.tolist()} (want {t.tolist()})"
-                 for s, p, t in zip(src, pred, tgt)]
+                 for s, p, t in zip(src, pred, tgt, strict=True)]
         return [{"kind": "text", "text": "\n".join(lines)}]
 
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 # layerloom: local imports (train.py defines these names above)
 from training.engine import Recipe, augment, first, linear_probe, unwrap
+
 # layerloom: end local imports
 
 

@@ -1,4 +1,5 @@
-"""Variational autoencoder: reconstruction (BCE, data in [0, 1]) + beta * KL(q(z|x) || N(0, I)); samples from the prior.
+"""Variational autoencoder: reconstruction (BCE, data in [0, 1]) + beta * KL(q(z|x) || N(0, I));
+samples from the prior.
 
 Two shapes of project fit: networks 'encoder' (x -> mu, logvar) and 'decoder' (z -> x), where the
 recipe draws z; or one network 'net' (x -> recon, mu, logvar) that samples z itself (then the
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 
 # layerloom: local imports (train.py defines these names above)
 from training.engine import Recipe, save_grid
+
 # layerloom: end local imports
 
 
