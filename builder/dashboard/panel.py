@@ -64,6 +64,7 @@ def graph_fingerprint(project: Project) -> str:
 class TrainingPanel(QWidget):
     run_started = Signal(str)
     run_finished = Signal(str, str)
+    settings_changed = Signal()  # the form wrote project.training: the document is now dirty
 
     def __init__(self, get_project: Callable[[], Project],
                  get_project_path: Callable[[], Path | None], parent: QWidget | None = None
@@ -192,6 +193,7 @@ class TrainingPanel(QWidget):
 
     def _form_changed(self) -> None:
         self.form.store(self.get_project())
+        self.settings_changed.emit()
 
     # -- run control ---------------------------------------------------------------------------
     @property

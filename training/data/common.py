@@ -59,6 +59,8 @@ class Data:
             return tuple(t.to(device) if isinstance(t, Tensor) else t for t in part)
         if self.kind == "graphs":
             return collate_graphs([part[i] for i in idx.tolist()], device)
+        if part[0].device == device:  # preloaded (CUDA) or CPU training: no copy call at all
+            return tuple(t[idx] for t in part)
         return tuple(t[idx].to(device, non_blocking=True) for t in part)
 
     def batch_len(self, batch: tuple) -> int:
