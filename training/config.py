@@ -39,6 +39,8 @@ class Hyper(BaseModel):
     beta: float = Field(1.0, ge=0, description="VAE: weight of the KL term")
     temperature: float = Field(0.5, gt=0, description="SimCLR: NT-Xent temperature")
     ema: float = Field(0.99, ge=0, le=1, description="BYOL: starting target EMA rate")
+    predictor_lr_scale: float = Field(10.0, gt=0, le=100,
+                                      description="BYOL: predictor learning rate / base rate")
     mask_prob: float = Field(0.15, gt=0, lt=1, description="Masked LM: share of tokens chosen")
     sample_length: int = Field(200, ge=1, description="Language model: characters per sample")
 

@@ -33,8 +33,13 @@ class TrainingFault(Exception):
 # ----------------------------------------------------------------------------------------------
 
 
-def make_optimizer(params: Iterable[nn.Parameter], hp: dict) -> torch.optim.Optimizer:
-    params = [p for p in params if p.requires_grad]
+def make_optimizer(params: Iterable[nn.Parameter] | list[dict], hp: dict) -> torch.optim.Optimizer:
+    """``params``: parameters, or torch's param-group dicts (a group may set its own ``lr``)."""
+    params = list(params)
+    if params and isinstance(params[0], dict):
+        params = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params]
+    else:
+        params = [p for p in params if p.requires_grad]
     name, lr, wd = hp["optimizer"], hp["lr"], hp["weight_decay"]
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=hp.get("momentum", 0.9), weight_decay=wd)
