@@ -431,7 +431,8 @@ class CanvasScene(QGraphicsScene):
             names = [n.name for n in self.doc.project.networks]
             self.set_network(names[0] if names else self.network)
             return
-        if info.get("network") not in (None, self.network) and event != "structure":
+        if event == "training" or (info.get("network") not in (None, self.network)
+                                   and event != "structure"):
             return
         if event == "positions":
             pos = self.doc.positions(self.network)

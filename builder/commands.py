@@ -18,6 +18,7 @@ from .document import Document
 
 MOVE_ID = 1001
 PARAMS_ID = 1002
+TRAINING_ID = 1003
 
 
 class _Command(QUndoCommand):
@@ -338,6 +339,36 @@ class LayoutCommand(MoveCommand):
         return False
 
 
+class SetTrainingCommand(_Once, QUndoCommand):
+    """The train panel's settings (recipe, dataset, hyperparameters) as one undoable edit;
+    successive edits merge, so typing a learning rate is one undo step."""
+
+    def __init__(self, doc: Document, new: Any) -> None:
+        super().__init__("Change training settings")
+        self.doc = doc
+        self.old = doc.project.training.model_copy(deep=True)
+        self.new = new.model_copy(deep=True)
+
+    def id(self) -> int:  # noqa: A003 - Qt's name
+        return TRAINING_ID
+
+    def _set(self, value: Any) -> None:
+        self.doc.project.training = value.model_copy(deep=True)
+        self.doc.touch("training", {})
+
+    def _redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802
+        if not isinstance(other, SetTrainingCommand):
+            return False
+        self.new = other.new
+        return True
+
+
 __all__ = ["AddNodeCommand", "ConnectCommand", "DisconnectCommand", "ExpandBlockCommand",
            "GraphEditError", "LayoutCommand", "MakeBlockCommand", "MoveCommand", "PasteCommand",
-           "RemoveNodesCommand", "RenameCommand", "SetParamsCommand", "_MISSING", "push"]
+           "RemoveNodesCommand", "RenameCommand", "SetParamsCommand", "SetTrainingCommand", "_MISSING", "push"]

@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self.state_label = QLabel()
         self.statusBar().addPermanentWidget(self.state_label)
         self._build_menus()
+        self._add_training(bottom)
 
         self.scene.status.connect(self.show_status)
         self.inspector.status.connect(self.show_status)
@@ -147,6 +148,7 @@ class MainWindow(QMainWindow):
         if not self._restored_state:
             self.tabifyDockWidget(self.docks["Inspector"], self.docks["Code"])
             self.tabifyDockWidget(self.docks["Problems"], self.docks["Summary"])
+            self.tabifyDockWidget(self.docks["Problems"], self.docks["Training"])
             self.resizeDocks([self.docks["Palette"], self.docks["Inspector"]], [210, 330],
                              Qt.Orientation.Horizontal)
             self.resizeDocks([self.docks["Problems"]], [160], Qt.Orientation.Vertical)
@@ -166,6 +168,48 @@ class MainWindow(QMainWindow):
         if hasattr(self, "view_menu"):
             self.view_menu.addAction(dock.toggleViewAction())
         return dock
+
+    def _add_training(self, area: Qt.DockWidgetArea) -> None:
+        """The training dashboard: a dock at the bottom, its run actions in the Run menu.
+
+        The panel reads the live project (it snapshots it when a run starts, so edits never reach
+        a running model), writes its settings through an undoable command, and shows a banner
+        when the graph changes during a run."""
+        from .commands import SetTrainingCommand, push
+        from .dashboard import TrainingPanel
+
+        doc = self.document
+        self.training = TrainingPanel(lambda: doc.project, lambda: doc.path, self)
+        self.training.apply_training = lambda t: push(doc, SetTrainingCommand(doc, t))
+        self.add_dock(self.training, "Training", area)
+        for act in self.training.actions_run:
+            self.run_menu.addAction(act)
+        self.run_menu.addSeparator()
+        self._action(self.run_menu, "Show &Training Panel", self.show_training, "Ctrl+T")
+        self.training.run_started.connect(self._run_started)
+        self.training.run_finished.connect(
+            lambda run_id, status: self.show_status(f"Run {run_id} {status}"))
+
+        def follow(event: str, _info: dict) -> None:
+            if event in ("training", "reset"):
+                self.training.training_changed()
+            if event != "training":
+                self.training.graph_changed()
+
+        doc.changed.connect(follow)
+        doc.path_changed.connect(lambda _p: self.training.reload_runs())
+
+    def show_training(self) -> None:
+        """Bring the dashboard forward, tall enough for its plots."""
+        dock = self.docks["Training"]
+        dock.show()
+        dock.raise_()
+        if not dock.isFloating() and dock.height() < self.height() * 0.4:
+            self.resizeDocks([dock], [int(self.height() * 0.45)], Qt.Orientation.Vertical)
+
+    def _run_started(self, run_id: str) -> None:
+        self.show_training()
+        self.show_status(f"Training run {run_id} started")
 
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
         act = QAction(text, self)
@@ -446,6 +490,7 @@ class MainWindow(QMainWindow):
         self.inspector.show_node(self.inspector.network, self.inspector.node_id)
         self.view.viewport().update()
         self.code.highlighter.set_colors()
+        self.training.apply_theme()
 
     def show_shortcuts(self) -> None:
         lines = []
@@ -709,6 +754,11 @@ class MainWindow(QMainWindow):
                 "Unsaved changes", f"{self.document.title} has unsaved changes. Close anyway?"):
             event.ignore()
             return
+        if self.training.running() and not self.ask(
+                "Training is running", "Stop the run (a checkpoint is saved) and close?"):
+            event.ignore()
+            return
+        self.training.shutdown()
         self.save_settings()
         self.autosave_timer.stop()
         self.recovery_file.remove()

@@ -136,7 +136,7 @@ def test_menus_shortcuts_theme_and_run_menu(env, qtbot):
     assert "Run" in menus
     from PySide6.QtWidgets import QLabel
 
-    dock = w.add_dock(QLabel("training"), "Training", Qt.DockWidgetArea.BottomDockWidgetArea)
+    dock = w.add_dock(QLabel("extra"), "Extra", Qt.DockWidgetArea.BottomDockWidgetArea)
     assert w.dockWidgetArea(dock) == Qt.DockWidgetArea.BottomDockWidgetArea
     from builder import theme
 

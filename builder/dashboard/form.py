@@ -102,6 +102,10 @@ class TrainForm(QWidget):
         self._loading = False
         self.recipe.currentTextChanged.connect(self._recipe_changed)
         self.dataset.currentIndexChanged.connect(self._dataset_changed)
+        self.amount.valueChanged.connect(self._emit)
+        self.budget.currentTextChanged.connect(self._emit)
+        self.device.currentTextChanged.connect(self._emit)
+        self.path.textEdited.connect(self._emit)
         self._dataset_changed()
 
     def _toggle(self, on: bool) -> None:
@@ -135,6 +139,9 @@ class TrainForm(QWidget):
         is_file = self.dataset.currentData() in FILES
         self.path.setEnabled(is_file)
         self.browse.setEnabled(is_file)
+        # a built-in dataset needs no path: hide the field rather than show it greyed out
+        self.path.setVisible(is_file)
+        self.browse.setVisible(is_file)
         self._emit()
 
     def defaults(self) -> dict[str, Any]:

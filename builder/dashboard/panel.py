@@ -11,10 +11,11 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from compiler import Project
+from compiler.project import TrainingModel
 from compiler.project import save
 
 from .form import TrainForm
@@ -71,6 +73,8 @@ class TrainingPanel(QWidget):
                  ) -> None:
         super().__init__(parent)
         self.get_project, self.get_project_path = get_project, get_project_path
+        # The editor sets this to push an undoable command; None writes the project directly.
+        self.apply_training: Callable[[TrainingModel], None] | None = None
         self.proc: RunnerProcess | None = None
         self.current: RunData | None = None
         self.runs: dict[str, RunData] = {}
@@ -85,8 +89,27 @@ class TrainingPanel(QWidget):
         self.ui_timer.setInterval(250)
         self.ui_timer.timeout.connect(self._tick)
         self.ui_timer.start()
-        QShortcut(QKeySequence("F5"), self, self.start)
-        QShortcut(QKeySequence("Shift+F5"), self, self.stop)
+        self.actions_run = self._make_actions()
+        self._update_buttons()
+
+    def _make_actions(self) -> list[QAction]:
+        """Start/resume (F5), pause (F6) and stop (Shift+F5) as actions: the main window puts
+        these very objects in its Run menu, so each key has one owner and no ambiguity."""
+        acts = []
+        for text, slot, key, tip in (
+                ("&Train / Resume", self.start, "F5", "Start a run, or resume a paused one"),
+                ("&Pause Training", self.pause, "F6", "Pause after the current step"),
+                ("&Stop Training", self.stop, "Shift+F5",
+                 "Stop after the current step and save a checkpoint")):
+            act = QAction(text, self)
+            act.setShortcut(QKeySequence(key))
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            act.setStatusTip(tip)
+            act.triggered.connect(slot)
+            self.addAction(act)
+            acts.append(act)
+        self.start_action, self.pause_action, self.stop_action = acts
+        return acts
 
     # -- layout --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -106,21 +129,15 @@ class TrainingPanel(QWidget):
         self.resume_btn.clicked.connect(self.resume)
         self.stop_btn.clicked.connect(self.stop)
         self.device_label = QLabel("Device: —")
-        self.device_label.setStyleSheet("color: #555")
         controls = QHBoxLayout()
         for b in (self.start_btn, self.pause_btn, self.resume_btn, self.stop_btn):
             controls.addWidget(b)
-        controls.addSpacing(12)
-        controls.addWidget(self.device_label, 1)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(14)
         self.progress_label = QLabel("No run yet.")
-        prog = QHBoxLayout()
-        prog.addWidget(self.progress, 1)
-        prog.addWidget(self.progress_label, 2)
 
         self.banner = QLabel("The graph changed since this run started. The run keeps training "
                              "the model as it was; start a new run to train the edited graph.")
@@ -168,19 +185,33 @@ class TrainingPanel(QWidget):
         rb.addWidget(self.export_weights_btn)
         rl.addLayout(rb)
 
-        split = QSplitter(Qt.Orientation.Horizontal)
+        # Three columns, as a bottom dock wants them: set-up and run control | curves and
+        # samples | run history. Each column keeps its height for what it shows.
+        left = QWidget()
+        col = QVBoxLayout(left)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addWidget(setup)
+        col.addLayout(controls)
+        col.addWidget(self.device_label)
+        col.addWidget(self.progress)
+        col.addWidget(self.progress_label)
+        col.addWidget(self.banner)
+        col.addWidget(self.failure)
+        col.addStretch(1)
+        self.progress_label.setWordWrap(True)
+        self.device_label.setWordWrap(True)
+        self.split = split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
         split.addWidget(self.tabs)
         split.addWidget(run_box)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        split.setSizes([700, 460])
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 3)
+        split.setStretchFactor(2, 1)
+        split.setSizes([380, 700, 380])
+        split.setChildrenCollapsible(False)
 
         lay = QVBoxLayout(self)
-        lay.addWidget(setup)
-        lay.addLayout(controls)
-        lay.addLayout(prog)
-        lay.addWidget(self.banner)
-        lay.addWidget(self.failure)
+        lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split, 1)
         self._update_buttons()
 
@@ -192,8 +223,27 @@ class TrainingPanel(QWidget):
         self.form.load(project)
 
     def _form_changed(self) -> None:
-        self.form.store(self.get_project())
+        """Write the form into the project: through ``apply_training`` when the editor set it
+        (an undoable command on the document), else directly (the panel on its own)."""
+        project = self.get_project()
+        holder = SimpleNamespace(training=project.training.model_copy(deep=True))
+        self.form.store(holder)  # type: ignore[arg-type]
+        if holder.training == project.training:
+            return
+        self._storing = True
+        try:
+            if self.apply_training is not None:
+                self.apply_training(holder.training)
+            else:
+                project.training = holder.training
+        finally:
+            self._storing = False
         self.settings_changed.emit()
+
+    def training_changed(self) -> None:
+        """The document's training settings changed elsewhere (undo, another file): refill."""
+        if not getattr(self, "_storing", False) and not self.running():
+            self.load_settings()
 
     # -- run control ---------------------------------------------------------------------------
     @property
@@ -209,8 +259,8 @@ class TrainingPanel(QWidget):
             if self.current and self.current.status == "paused":
                 self.resume()
             return
+        self._form_changed()  # what the form shows is what trains
         project = self.get_project()
-        self.form.store(project)
         problem = self.check(project)
         if problem:
             self._show_failure("Cannot start", problem[0], problem[1] or HINTS["setup"])
@@ -356,6 +406,10 @@ class TrainingPanel(QWidget):
         shown = self.plots.runs[0] if self.plots.runs else self.current
         self.samples.show_run(shown)
 
+    def apply_theme(self) -> None:
+        self.plots.apply_theme()
+        self.samples.update()
+
     def graph_changed(self) -> None:
         """Show the banner when the edited graph no longer matches the running snapshot.
         The editor may also call this on each document change for an immediate update."""
@@ -405,6 +459,10 @@ class TrainingPanel(QWidget):
         self.resume_btn.setEnabled((live and st == "paused") or
                                    (not live and bool(self.current and self.current.resumable)))
         self.stop_btn.setEnabled(live)
+        if hasattr(self, "start_action"):
+            self.start_action.setEnabled(self.start_btn.isEnabled() or self.resume_btn.isEnabled())
+            self.pause_action.setEnabled(self.pause_btn.isEnabled())
+            self.stop_action.setEnabled(live)
         self.form.setEnabled(not live)
         self._selection_changed_buttons()
 

@@ -40,7 +40,7 @@ class PlotArea(QWidget):
 
     def __init__(self, parent: QWidget | None = None, interval_ms: int = 250) -> None:
         super().__init__(parent)
-        pg.setConfigOptions(antialias=False, background="w", foreground="#333")
+        self._colors()
         self.runs: list[RunData] = []
         self._plots: dict[str, pg.PlotItem] = {}
         self._curves: dict[tuple[str, str, str], pg.PlotDataItem] = {}
@@ -92,6 +92,27 @@ class PlotArea(QWidget):
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
+
+    # -- theme ---------------------------------------------------------------------------------
+    @staticmethod
+    def _colors() -> tuple[str, str, str]:
+        """(background, foreground, legend fill) from the app's theme (dark by default)."""
+        from builder import theme
+
+        t = theme.current()
+        pg.setConfigOptions(antialias=False, background=t.base, foreground=t.dim)
+        return t.base, t.dim, t.alt
+
+    def apply_theme(self) -> None:
+        """Recolour after the user switched themes (new plots pick the colours up themselves)."""
+        bg, fg, _ = self._colors()
+        self.canvas.setBackground(bg)
+        for plot in list(self._plots.values()) + ([self._warm] if self._warm else []):
+            for name in ("left", "bottom"):
+                axis = plot.getAxis(name)
+                axis.setPen(fg)
+                axis.setTextPen(fg)
+            plot.setTitle(plot.titleLabel.text, color=fg)
 
     # -- what is shown -------------------------------------------------------------------------
     def set_runs(self, runs: list[RunData]) -> None:
@@ -153,8 +174,11 @@ class PlotArea(QWidget):
         # no grid: axis grids are replayed from a QPicture on every repaint (most of the GUI cost)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
-        plot.addLegend(offset=(-8, 8), labelTextSize="8pt",
-                       brush=pg.mkBrush(255, 255, 255, 210))
+        _, fg, fill = self._colors()
+        legend_fill = pg.mkColor(fill)
+        legend_fill.setAlpha(210)
+        plot.addLegend(offset=(-8, 8), labelTextSize="8pt", brush=pg.mkBrush(legend_fill),
+                       labelTextColor=fg)
         plot.setLabel("bottom", self.x_axis.currentText())
         plot.setLogMode(y=self.log_y.isChecked() and metric != "lr" and "accuracy" not in metric)
         plot.setMenuEnabled(False)

@@ -1,0 +1,113 @@
+"""The training dashboard inside the main window: Run menu keys, settings as undoable edits,
+the banner on graph edits during a run, and closing while a run is live."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QSettings, Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtTest import QTest
+
+from compiler.project import save
+
+SHOTS = __import__("conftest").SCREENSHOTS
+TIMEOUT = 90_000
+
+
+@pytest.fixture
+def window(tmp_path, monkeypatch, qtbot):
+    monkeypatch.setenv("LAYERLOOM_DATA_DIR", str(tmp_path / "data"))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "ini"))
+    QCoreApplication.setOrganizationName(f"LayerloomTest{uuid.uuid4().hex[:6]}")
+    import templates
+    from builder.app import make_app
+    from builder.main_window import MainWindow, lay_out_all
+
+    make_app()
+    p = templates.build("mlp-digits")
+    p.training.hyper = {"steps": 1_000_000, "log_every": 10, "eval_every": 100, "device": "cpu"}
+    lay_out_all(p)
+    path = tmp_path / "digits.loom"
+    save(p, path)
+    w = MainWindow()
+    w.asked = []
+    w.ask = lambda title, text: w.asked.append(text) or True
+    w.inform = lambda title, text: None
+    qtbot.addWidget(w)
+    assert w.open_path(path)
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w, path
+    if w.training.proc is not None:
+        w.training.proc.kill()
+        w.training.proc.proc.waitForFinished(5000)
+
+
+def test_run_menu_holds_the_panel_actions_with_ide_keys(window):
+    w, _ = window
+    acts = {a.text().replace("&", ""): a for a in w.run_menu.actions() if a.text()}
+    assert acts["Train / Resume"].shortcut() == QKeySequence("F5")
+    assert acts["Stop Training"].shortcut() == QKeySequence("Shift+F5")
+    assert acts["Train / Resume"] is w.training.start_action  # one owner per key
+    assert acts["Train / Resume"].isEnabled() and not acts["Stop Training"].isEnabled()
+    keys = [a.shortcut().toString() for m in w.menuBar().actions() if m.menu()
+            for a in m.menu().actions() if not a.shortcut().isEmpty()]
+    assert len(keys) == len(set(keys)), "a key is bound twice"
+
+
+def test_training_settings_are_undoable_document_edits(window, qtbot):
+    w, _ = window
+    doc, form = w.document, w.training.form
+    assert not doc.dirty and doc.project.training.hyper["steps"] == 1_000_000
+    form.amount.setValue(250)
+    form.amount.setValue(300)  # successive edits merge into one step
+    assert doc.project.training.hyper["steps"] == 300 and doc.dirty
+    assert doc.undo_stack.count() == 1
+    doc.undo_stack.undo()
+    assert doc.project.training.hyper["steps"] == 1_000_000 and not doc.dirty
+    assert form.amount.value() == 1_000_000  # the form follows the undo
+    doc.undo_stack.redo()
+    assert form.amount.value() == 300
+
+
+def test_f5_trains_in_the_window_banner_on_edit_shift_f5_stops(window, qtbot):
+    w, path = window
+    panel = w.training
+    with qtbot.waitSignal(panel.run_started, timeout=5000):
+        QTest.keyClick(w, Qt.Key.Key_F5)
+    assert w.docks["Training"].isVisible()
+    assert (path.parent / "digits.runs").is_dir()
+    qtbot.waitUntil(lambda: panel.plots.points(panel.current.run_id, "train", "loss") >= 5,
+                    timeout=TIMEOUT)
+    assert not w.training.start_action.isEnabled() and w.training.stop_action.isEnabled()
+
+    # an edit through the editor's command reaches the banner at once; the run is untouched
+    from builder.commands import SetParamsCommand, push
+
+    g = w.document.graph("net")
+    fc = next(n for n in g.net.nodes if n.type == "linear.linear")
+    push(w.document, SetParamsCommand(w.document, "net", fc.id,
+                                      {"out_features": fc.params.get("out_features", 32) + 1}))
+    assert panel.banner.isVisible()
+    w.grab().save(str(SHOTS / "window_training.png"))
+
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as done:
+        QTest.keyClick(w, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)
+    assert done.args[1] == "stopped"
+    assert w.document.project.networks[0].nodes  # the document is intact
+
+
+def test_closing_during_a_run_asks_and_stops_it(window, qtbot):
+    w, _ = window
+    panel = w.training
+    with qtbot.waitSignal(panel.run_started, timeout=5000):
+        w.training.start_action.trigger()
+    qtbot.waitUntil(lambda: panel.current.status == "running", timeout=TIMEOUT)
+    w.close()
+    assert any("Training is running" in t or "Stop the run" in t for t in w.asked)
+    assert not panel.running()
+    assert panel.current.status in ("stopped", "failed")
