@@ -40,14 +40,16 @@ def cli_run(project_file: Path, run_dir: Path) -> float:
     return _throughput(run_dir)
 
 
-def gui_run(app, project, project_file: Path, probe_ms: int = 10) -> tuple[float, list[float]]:
+def gui_run(app, project, project_file: Path, probe_ms: int = 10,
+            shown: bool = True) -> tuple[float, list[float]]:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
 
     from builder.dashboard import TrainingPanel
 
     panel = TrainingPanel(lambda: project, lambda: project_file)
     panel.resize(1200, 800)
-    panel.show()
+    if shown:
+        panel.show()
     lateness: list[tuple[float, float]] = []
     clock = QElapsedTimer()
     clock.start()
@@ -87,6 +89,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--probe-ms", type=int, default=10,
                     help="probe interval; 0 measures throughput without the probe's wake-ups")
+    ap.add_argument("--hidden", action="store_true",
+                    help="keep the panel hidden (isolates the cost of drawing it)")
     args = ap.parse_args()
     from PySide6.QtWidgets import QApplication
 
@@ -103,7 +107,7 @@ def main() -> None:
     cli, gui, lat = [], [], []
     for i in range(args.reps):
         cli.append(cli_run(pfile, tmp / f"cli{i}"))
-        g, late = gui_run(app, project, pfile, args.probe_ms)
+        g, late = gui_run(app, project, pfile, args.probe_ms, not args.hidden)
         gui.append(g)
         lat += late
     lat = sorted(lat) or [0.0]

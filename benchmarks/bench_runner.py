@@ -60,6 +60,9 @@ def bare(hidden: int, steps: int, batch: int) -> float:
     return steps * batch / (time.perf_counter() - t0)
 
 
+LOG_EVERY = 10
+
+
 def runner(hidden: int, steps: int, batch: int) -> float:
     marks: dict[str, float] = {}
 
@@ -73,7 +76,7 @@ def runner(hidden: int, steps: int, batch: int) -> float:
     with tempfile.TemporaryDirectory() as d:
         ev = training.run(project(hidden), d, steps=steps, device="cpu", on_event=on_event,
                           hyper={"batch_size": batch, "eval_every": steps,
-                                 "checkpoint_every": steps, "log_every": 10})
+                                 "checkpoint_every": steps, "log_every": LOG_EVERY})
     assert ev["event"] == "finished", ev
     return steps * batch / (marks["end"] - marks["start"])
 
@@ -90,9 +93,10 @@ def main() -> None:
            for _ in range(a.repeats)]  # alternate, so a busy machine hurts both alike
     b = sorted(x for x, _ in ap_)[len(ap_) // 2]
     r = sorted(y for _, y in ap_)[len(ap_) // 2]
+    pairs = sorted(y / x for x, y in ap_)  # each runner run against the bare run beside it
     print(json.dumps({"bare_samples_per_s": round(b), "runner_samples_per_s": round(r),
-                      "ratio": round(r / b, 3), "steps": a.steps, "batch": a.batch,
-                      "threads": torch.get_num_threads()}))
+                      "ratio": round(r / b, 3), "pair_ratios": [round(q, 3) for q in pairs],
+                      "steps": a.steps, "batch": a.batch, "threads": torch.get_num_threads()}))
 
 
 if __name__ == "__main__":

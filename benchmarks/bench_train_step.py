@@ -1,7 +1,8 @@
 """Train-step time of a generated ResNet-style model vs the same model written by hand.
 
 Both models are measured in one run, interleaved, with identical weights and data; the ratio
-generated/hand-written is printed (target <= 1.02). Run: ``python benchmarks/bench_train_step.py``.
+generated/hand-written is printed (target <= 1.02).
+Run: ``python benchmarks/bench_train_step.py [--device cuda] [--batch 256]``.
 """
 
 from __future__ import annotations
@@ -75,17 +76,20 @@ class HandWritten(nn.Module):
 def step_time(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> list[float]:
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
     times = []
     for _ in range(steps):
+        sync()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss_fn(model(x), y).backward()
         opt.step()
+        sync()
         times.append(time.perf_counter() - t0)
     return times
 
 
-def main(rounds: int = 8, steps: int = 10) -> None:
+def main(rounds: int = 8, steps: int = 10, device: str = "cpu", batch: int = 32) -> None:
     torch.manual_seed(0)
     gen, hand = graph_model(), HandWritten()
     n_gen = sum(p.numel() for p in gen.parameters())
@@ -94,7 +98,9 @@ def main(rounds: int = 8, steps: int = 10) -> None:
     with torch.no_grad():
         for a, b in zip(gen.parameters(), hand.parameters(), strict=True):
             a.copy_(b)
-    x, y = torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
+    gen, hand = gen.to(device), hand.to(device)
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
     step_time(gen, x, y, 3)
     step_time(hand, x, y, 3)  # warm-up
     t_gen: list[float] = []
@@ -103,11 +109,20 @@ def main(rounds: int = 8, steps: int = 10) -> None:
         t_gen += step_time(gen, x, y, steps)
         t_hand += step_time(hand, x, y, steps)
     g, h = statistics.median(t_gen), statistics.median(t_hand)
-    print(f"train step, batch 32x3x32x32, {n_gen:,} params, torch threads {torch.get_num_threads()}")
+    where = torch.cuda.get_device_name() if device.startswith("cuda") else \
+        f"CPU, torch threads {torch.get_num_threads()}"
+    print(f"train step, batch {batch}x3x32x32, {n_gen:,} params, {where}")
     print(f"generated   {g * 1e3:8.2f} ms/step (median of {len(t_gen)})")
     print(f"hand-written {h * 1e3:7.2f} ms/step (median of {len(t_hand)})")
     print(f"ratio generated/hand-written = {g / h:.3f} (target <= 1.02)")
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=8)
+    a = ap.parse_args()
+    main(rounds=a.rounds, device=a.device, batch=a.batch)

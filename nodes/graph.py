@@ -71,8 +71,8 @@ class GCNConv(nn.Module):
         target = torch.cat([graph.edge_index[1], loops])
         degree = x.new_zeros(x.size(0)).index_add(0, target, x.new_ones(target.numel()))
         norm = degree.rsqrt()[source] * degree.rsqrt()[target]
-        h = self.linear(x)
-        out = torch.zeros_like(h).index_add(0, target, h[source] * norm.unsqueeze(1))
+        h = self.linear(x)  # under autocast h may be bf16/fp16: the norm follows its dtype
+        out = torch.zeros_like(h).index_add(0, target, h[source] * norm.unsqueeze(1).to(h.dtype))
         return out if self.bias is None else out + self.bias
 ''', deps=("Graph",))
 

@@ -103,12 +103,13 @@ def test_nan_loss_fails_with_step_and_hint(tmp_path):
 def test_runner_subprocess_protocol_stop_and_kill(tmp_path):
     project_file = tmp_path / "mlp.loom"
     save(digits_mlp(16), project_file)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
-    def start(run_dir: Path) -> subprocess.Popen:
+    def start(run_dir: Path, *extra: str) -> subprocess.Popen:
         return subprocess.Popen(
             [PY, "-m", "training.runner", "--project", str(project_file), "--run-dir",
-             str(run_dir), "--steps", "100000", "--device", "cpu"],
+             str(run_dir), "--steps", "100000", "--device", "cpu", *extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
 
     def read_until(proc: subprocess.Popen, kind: str) -> list[dict]:
@@ -142,6 +143,14 @@ def test_runner_subprocess_protocol_stop_and_kill(tmp_path):
     seen += [json.loads(line) for line in proc.stdout]
     res = outcome(seen, rc)
     assert res["event"] == "failed" and str(rc) in res["reason"]
+
+    # the app went away (its end of stdin closed): an app-started run stops with a checkpoint
+    proc = start(tmp_path / "c", "--stop-on-eof")
+    seen = read_until(proc, "metric")
+    proc.stdin.close()
+    seen += [json.loads(line) for line in proc.stdout]
+    assert proc.wait(60) == 0
+    assert seen[-1]["event"] == "stopped" and (tmp_path / "c/checkpoints/latest.pt").exists()
 
 
 def test_malformed_csv_names_line_and_column(tmp_path):

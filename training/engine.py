@@ -51,6 +51,9 @@ def make_optimizer(params: Iterable[nn.Parameter] | list[dict], hp: dict) -> tor
     raise ValueError(f"unknown optimizer '{name}' (use sgd, adam or adamw)")
 
 
+_NO_AUTOCAST = contextlib.nullcontext()  # reusable: nullcontext keeps no state
+
+
 class LRShape:
     """Multiplier of the base learning rate at a step: warm-up, then constant, step or cosine.
 
@@ -89,18 +92,22 @@ class Optimizers:
                        for k, o in self.opts.items()}
         use_scaler = device.type == "cuda" and hp.get("amp") == "fp16"
         self.scalers = {k: torch.amp.GradScaler("cuda", enabled=use_scaler) for k in self.opts}
+        self._scaled = use_scaler
+        self._clip = float(hp.get("grad_clip") or 0.0)
+        self._scheduled = hp.get("schedule") != "constant" or bool(hp.get("warmup_steps"))
 
     def step(self, loss: Tensor, name: str = "main", retain_graph: bool = False) -> None:
-        opt, scaler = self.opts[name], self.scalers[name]
+        opt = self.opts[name]
         opt.zero_grad(set_to_none=True)
-        clip = self.hp.get("grad_clip") or 0.0
-        if not scaler.is_enabled():  # the common path, kept free of scaler calls
+        clip = self._clip
+        if not self._scaled:  # the common path, kept free of scaler calls
             loss.backward(retain_graph=retain_graph)
             if clip > 0:
                 params = [p for g in opt.param_groups for p in g["params"]]
                 torch.nn.utils.clip_grad_norm_(params, clip)
             opt.step()
         else:
+            scaler = self.scalers[name]
             scaler.scale(loss).backward(retain_graph=retain_graph)
             if clip > 0:
                 scaler.unscale_(opt)
@@ -108,7 +115,7 @@ class Optimizers:
                 torch.nn.utils.clip_grad_norm_(params, clip)
             scaler.step(opt)
             scaler.update()
-        if self.hp.get("schedule") != "constant" or self.hp.get("warmup_steps"):
+        if self._scheduled:
             self.scheds[name].step()
 
     def lr(self) -> float:
@@ -191,15 +198,24 @@ class Recipe:
     def logs_after(self, step: int) -> bool:
         """Whether a metric record follows this step: per-batch extras need computing only then."""
         done = step + 1
-        return done % int(self.hp.get("log_every", 10)) == 0 or \
-            done == int(self.hp.get("total_steps", 0))
+        return done % self._log_every == 0 or done == self._total
+
+    @property
+    def _log_every(self) -> int:
+        return max(1, int(self.hp.get("log_every", 10)))
+
+    @property
+    def _total(self) -> int:
+        return int(self.hp.get("total_steps", 0))
 
     def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed precision on CUDA when asked; otherwise one shared no-op context (a step on a
+        tiny model is a millisecond, and per-step allocations show in the throughput)."""
         amp = self.hp.get("amp", "off")
         if self.device.type == "cuda" and amp in ("bf16", "fp16"):
             dtype = torch.bfloat16 if amp == "bf16" else torch.float16
             return torch.autocast("cuda", dtype=dtype)
-        return contextlib.nullcontext()
+        return _NO_AUTOCAST
 
     def train_mode(self, on: bool = True) -> None:
         for n in self.nets.values():
@@ -292,13 +308,17 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
     last_val: dict = {}
     t_last, seen = time.perf_counter(), 0
     recipe.train_mode(True)
+    # bound once: at a millisecond a step, attribute lookups and dispatch show in throughput
+    batch_of = recipe.data.batcher("train", recipe.device)
+    indices, should_stop, train_step = sampler.indices, hooks.should_stop, recipe.train_step
+    batch_len = recipe.data.batch_len
     while step < total_steps:
-        if hooks.should_stop(step):
+        if should_stop(step):
             break
-        batch = recipe.data.batch("train", sampler.indices(step), recipe.device)
-        out = recipe.train_step(batch, step)
+        batch = batch_of(indices(step))
+        out = train_step(batch, step)
         step += 1
-        seen += recipe.data.batch_len(batch)
+        seen += batch_len(batch)
         pending.append(out)
         if step % log_every == 0 or step == total_steps:
             losses = torch.stack([o["loss"].detach().float() for o in pending]).tolist()

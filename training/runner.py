@@ -154,23 +154,30 @@ def run(project: Project | str | os.PathLike, run_dir: str | os.PathLike, *,
         steps: int | None = None, epochs: int | None = None, device: str | None = None,
         seed: int | None = None, resume: bool = False,
         on_event: Callable[[Event], None] | None = None, control: Control | None = None,
-        hyper: dict[str, Any] | None = None) -> Event:
+        hyper: dict[str, Any] | None = None, echo: Any = None) -> Event:
     """Train ``project`` into ``run_dir``; returns the terminal event (finished/failed/stopped).
 
-    Never raises for problems a user can cause: they become a ``failed`` event.
+    Never raises for problems a user can cause: they become a ``failed`` event. ``echo``: a text
+    stream that gets every event line too (the child process's stdout).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     control = control or Control()
     events = open(run_dir / "events.jsonl", "a" if resume else "w", encoding="utf-8")
     last: dict[str, Any] = {"step": 0}
+    outs = [events] if echo is None else [events, echo]
+    policy = FlushPolicy()
 
     def emit(ev: Event) -> None:
         ev.setdefault("time", time.time())
         if "step" in ev:
             last["step"] = ev["step"]
-        events.write(json.dumps(ev, default=_jsonable) + "\n")
-        events.flush()
+        line = json.dumps(ev, default=_jsonable) + "\n"
+        flush = policy.due(ev["event"] != "metric")
+        for out in outs:
+            out.write(line)
+            if flush:
+                out.flush()
         if on_event is not None:
             on_event(ev)
 
@@ -205,6 +212,25 @@ def _guarded(project, run_dir, emit, control, t0, last, **kw) -> Event:
               "kind": "error", "traceback": traceback.format_exc(limit=8)}
     emit(ev)
     return ev
+
+
+class FlushPolicy:
+    """When to flush the event streams. Every event but a metric is flushed at once; metrics
+    are flushed when 0.1 s have passed since the last flush or when they come slowly (more than
+    0.05 s apart), so a fast run (a step per millisecond) is not slowed by a system call per
+    record, and a slow one still shows each point the moment it exists."""
+
+    def __init__(self, every_s: float = 0.1, slow_s: float = 0.05) -> None:
+        self.every_s, self.slow_s = every_s, slow_s
+        self.t_flush = self.t_event = 0.0
+
+    def due(self, urgent: bool) -> bool:
+        now = time.monotonic()
+        slow, self.t_event = now - self.t_event > self.slow_s, now
+        if urgent or slow or now - self.t_flush >= self.every_s:
+            self.t_flush = now
+            return True
+        return False
 
 
 def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Event], None],
@@ -306,10 +332,14 @@ def outcome(events: list[Event], returncode: int | None) -> Event:
             "hint": "it was killed or crashed; the latest checkpoint can be resumed"}
 
 
-def _stdin_reader(control: Control) -> None:
+def _stdin_reader(control: Control, stop_on_eof: bool = False) -> None:
     for line in sys.stdin:
         control.command(line)
-    # stdin closed: the parent went away or has nothing to say; keep running
+    # stdin closed. From a terminal or a script that means nothing to say: keep running. From
+    # the app (--stop-on-eof) it means the app is gone (closed or crashed): stop at the next
+    # step with a checkpoint, rather than train on unseen, holding the CPU or GPU.
+    if stop_on_eof:
+        control.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,16 +353,22 @@ def main(argv: list[str] | None = None) -> int:
     budget.add_argument("--epochs", type=int)
     ap.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     ap.add_argument("--seed", type=int)
+    ap.add_argument("--threads", type=int,
+                    help="CPU threads for torch (default: torch's own choice). The app passes "
+                         "cores - 1: on a small machine a core left to the window keeps both "
+                         "the UI and training fast, since a busy UI thread stalls every "
+                         "multi-threaded op of a runner that uses all cores")
+    ap.add_argument("--stop-on-eof", action="store_true",
+                    help="stop (with a checkpoint) when stdin closes: the app passes this, so "
+                         "a run never outlives the window that started it")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(max(1, args.threads))
     control = Control()
-    threading.Thread(target=_stdin_reader, args=(control,), daemon=True).start()
-
-    def to_stdout(ev: Event) -> None:
-        sys.stdout.write(json.dumps(ev, default=_jsonable) + "\n")
-        sys.stdout.flush()
+    threading.Thread(target=_stdin_reader, args=(control, args.stop_on_eof), daemon=True).start()
 
     ev = run(args.project, args.run_dir, steps=args.steps, epochs=args.epochs, device=args.device,
-             seed=args.seed, resume=args.resume, on_event=to_stdout, control=control)
+             seed=args.seed, resume=args.resume, echo=sys.stdout, control=control)
     return 1 if ev["event"] == "failed" else 0
 
 

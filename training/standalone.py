@@ -40,6 +40,12 @@ def main(argv=None):
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(args.device)
+    if world > 1 and device.type == "cuda":
+        local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local >= gpus:  # NCCL cannot put two processes on one GPU: say so before it fails
+            sys.exit(f"process {local} has no GPU of its own: this machine has {gpus}. Run "
+                     f"torchrun --nproc_per_node={gpus} train.py, or add --device cpu to "
+                     f"train on the CPU (gloo)")
     if world > 1:
         import torch.distributed as dist
 

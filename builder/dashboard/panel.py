@@ -38,7 +38,7 @@ from compiler.project import save
 
 from .form import TrainForm
 from .plots import PlotArea
-from .process import RunnerProcess
+from .process import RunnerProcess, runner_threads
 from .runs import RunData, format_duration, list_runs, new_run_dir, runs_root
 from .samples import SamplesView
 
@@ -61,6 +61,21 @@ def graph_fingerprint(project: Project) -> str:
                 node.pop("position", None)
                 node.pop("pos", None)
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+FRAME_MS = 250  # dashboard refresh period while training (4 frames a second)
+PLOT_EVERY = 1  # curves redraw every 4th frame: drawing them is most of the panel's cost
+
+
+def expected_metrics(project: Project) -> list[str]:
+    """The recipe's headline metric, if it has one, so its plot can be laid out in advance."""
+    from training import recipes
+
+    try:
+        name = recipes.get(project.training.recipe or "").metric[0]
+    except (KeyError, AttributeError, IndexError, TypeError):
+        return []
+    return [name] if name and name != "loss" else []
 
 
 class TrainingPanel(QWidget):
@@ -86,7 +101,7 @@ class TrainingPanel(QWidget):
         self.load_settings()
         self.reload_runs()
         self.ui_timer = QTimer(self)
-        self.ui_timer.setInterval(250)
+        self.ui_timer.setInterval(FRAME_MS)
         self.ui_timer.timeout.connect(self._tick)
         self.ui_timer.start()
         self.actions_run = self._make_actions()
@@ -152,7 +167,7 @@ class TrainingPanel(QWidget):
                                    " color: #6b1016")
         self.failure.hide()
 
-        self.plots = PlotArea()
+        self.plots = PlotArea(interval_ms=0)  # refreshed from _tick
         self.samples = SamplesView()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.plots, "Plots")
@@ -299,11 +314,13 @@ class TrainingPanel(QWidget):
         self._fingerprint = fingerprint
         self.banner.hide()
         self.failure.hide()
-        self.proc = RunnerProcess(run_dir / "project.loom", run_dir, resume=resume, parent=self)
+        self.proc = RunnerProcess(run_dir / "project.loom", run_dir, resume=resume, poll_ms=0,
+                                  threads=runner_threads(), parent=self)
         self.proc.event.connect(self._on_event)
         self.proc.ended.connect(self._on_ended)
         self._refresh_list(select=run.run_id)
         self.plots.set_runs([run])
+        self.plots.prepare(["loss", *expected_metrics(self.get_project()), "lr"])
         self.samples.show_run(run)
         self._update_buttons()
         self.run_started.emit(run.run_id)
@@ -389,6 +406,12 @@ class TrainingPanel(QWidget):
 
     # -- periodic UI -------------------------------------------------------------------------
     def _tick(self) -> None:
+        """The dashboard's one frame: read new events, then draw. One wake-up per frame matters
+        on small machines, where each wake-up of this process stalls the runner's threads."""
+        if self.proc is not None and self.running():
+            self.proc.poll()
+        if self.running() and self._ticks % PLOT_EVERY == 0:
+            self.plots.refresh()
         if self._loaded_for != id(self.get_project()) and not self.running():
             self.load_settings()
             self.reload_runs()

@@ -88,10 +88,19 @@ class PlotArea(QWidget):
         # build the first plot now: pyqtgraph's first PlotItem costs ~100 ms of one-time set-up
         # that would otherwise stall the UI just as a run's first points arrive
         self._warm = self._new_plot("loss")
-        self.timer = QTimer(self)
-        self.timer.setInterval(interval_ms)
+        # and a few spare plots, one per idle turn of the event loop: a run's metrics (accuracy,
+        # learning rate, ...) then get a ready plot instead of a 50-100 ms stall mid-run
+        self._spare: list[pg.PlotItem] = []
+        self._spare_timer = QTimer(self)  # a child: it dies with this widget, never fires after
+        self._spare_timer.setSingleShot(True)
+        self._spare_timer.setInterval(0)
+        self._spare_timer.timeout.connect(self._grow_spares)
+        self._spare_timer.start()
+        self.timer = QTimer(self)  # interval_ms=0: the owner calls refresh() from its own tick
+        self.timer.setInterval(max(1, interval_ms))
         self.timer.timeout.connect(self.refresh)
-        self.timer.start()
+        if interval_ms:
+            self.timer.start()
 
     # -- theme ---------------------------------------------------------------------------------
     @staticmethod
@@ -107,7 +116,8 @@ class PlotArea(QWidget):
         """Recolour after the user switched themes (new plots pick the colours up themselves)."""
         bg, fg, _ = self._colors()
         self.canvas.setBackground(bg)
-        for plot in list(self._plots.values()) + ([self._warm] if self._warm else []):
+        for plot in list(self._plots.values()) + ([self._warm] if self._warm else []) \
+                + self._spare:
             for name in ("left", "bottom"):
                 axis = plot.getAxis(name)
                 axis.setPen(fg)
@@ -163,11 +173,24 @@ class PlotArea(QWidget):
         warm = getattr(self, "_warm", None)
         if metric == "loss" and warm is not None:
             plot, self._warm = warm, None
+        elif self._spare:
+            plot = self._spare.pop()
+            plot.setTitle(TITLES.get(metric, metric))
+            plot.setLogMode(y=self.log_y.isChecked() and metric != "lr"
+                            and "accuracy" not in metric)
+            self._spare_timer.start()
         else:
             plot = self._new_plot(metric)
         self._plots[metric] = plot
         self._relayout()
         return plot
+
+    SPARES = 3
+
+    def _grow_spares(self) -> None:
+        if len(self._spare) < self.SPARES:
+            self._spare.append(self._new_plot(""))
+            self._spare_timer.start()
 
     def _new_plot(self, metric: str) -> pg.PlotItem:
         plot = pg.PlotItem(title=TITLES.get(metric, metric))
@@ -242,6 +265,14 @@ class PlotArea(QWidget):
         curve.setClipToView(True)
         self._curves[(run.run_id, split, metric)] = curve
         return curve
+
+    def prepare(self, metrics: list[str]) -> None:
+        """Lay out (and draw once) the plots a run will need before its first point arrives:
+        called as a run starts, while the runner is still importing torch, so the first
+        points do not arrive together with a 50 ms layout-and-first-paint stall."""
+        for m in metrics:
+            self._plot(m)
+        self.canvas.repaint()
 
     def clear(self) -> None:
         for key, curve in list(self._curves.items()):

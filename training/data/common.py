@@ -7,7 +7,7 @@ is small enough to sit in memory, which keeps batching a pure function of the in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -62,6 +62,17 @@ class Data:
         if part[0].device == device:  # preloaded (CUDA) or CPU training: no copy call at all
             return tuple(t[idx] for t in part)
         return tuple(t[idx].to(device, non_blocking=True) for t in part)
+
+    def batcher(self, split: str, device: torch.device) -> Callable[[Tensor], tuple]:
+        """``batch`` for one split and device, specialised once: the training loop calls it every
+        step, and for in-memory tensors it is plain indexing (what a hand-written loop does)."""
+        part = self.split(split)
+        if self.kind == "tensors" and part[0].device == device:
+            if len(part) == 2:
+                a, b = part
+                return lambda idx: (a[idx], b[idx])
+            return lambda idx: tuple(t[idx] for t in part)
+        return lambda idx: self.batch(split, idx, device)
 
     def batch_len(self, batch: tuple) -> int:
         """Samples in a batch: rows, nodes of the one graph, or graphs."""
