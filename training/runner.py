@@ -118,7 +118,8 @@ def pick_device(want: str = "auto") -> tuple[torch.device, str, str]:
         return torch.device("mps"), "Apple MPS", "asked for" if want == "mps" else \
             "Apple MPS is available (no CUDA)"
     why = "asked for" if want == "cpu" else "no CUDA or MPS device found"
-    return torch.device("cpu"), f"CPU ({torch.get_num_threads()} threads)", why
+    n = torch.get_num_threads()
+    return torch.device("cpu"), f"CPU ({n} thread{'s' * (n != 1)})", why
 
 
 class _Emitter(Hooks):
