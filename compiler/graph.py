@@ -19,8 +19,16 @@ from nodes import registry
 from nodes.io import role_of
 
 from .ports import is_ref, ports_of, resolve_params
-from .project import (PARAM_REF_KEY, BlockModel, BlockParam, EdgeModel, NetworkModel, NodeModel,
-                      Project, new_id)
+from .project import (
+    PARAM_REF_KEY,
+    BlockModel,
+    BlockParam,
+    EdgeModel,
+    NetworkModel,
+    NodeModel,
+    Project,
+    new_id,
+)
 
 Notify = Callable[[str, dict], None]
 

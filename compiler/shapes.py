@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nodes import registry
 from nodes.base import NodeType, Params, ShapeError, Spec
 from nodes.io import role_of
 

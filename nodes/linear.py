@@ -6,8 +6,18 @@ from typing import Any, Mapping
 
 from pydantic import Field
 
-from .base import (Call, Emission, Example, NodeType, Params, Port, ShapeError, TensorSpec,
-                   concrete_dim, tensor_in)
+from .base import (
+    Call,
+    Emission,
+    Example,
+    NodeType,
+    Params,
+    Port,
+    ShapeError,
+    TensorSpec,
+    concrete_dim,
+    tensor_in,
+)
 from .registry import register
 
 

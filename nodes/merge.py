@@ -6,8 +6,17 @@ from typing import Any, Mapping
 
 from pydantic import Field
 
-from .base import (Emission, Example, NodeType, Params, Port, ShapeError, TensorSpec, broadcast,
-                   norm_axis)
+from .base import (
+    Emission,
+    Example,
+    NodeType,
+    Params,
+    Port,
+    ShapeError,
+    TensorSpec,
+    broadcast,
+    norm_axis,
+)
 from .registry import register
 
 

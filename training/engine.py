@@ -319,6 +319,7 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
         out = train_step(batch, step)
         step += 1
         seen += batch_len(batch)
+        out["loss"] = out["loss"].detach()  # keep the number, not the step's autograd graph
         pending.append(out)
         if step % log_every == 0 or step == total_steps:
             losses = torch.stack([o["loss"].detach().float() for o in pending]).tolist()

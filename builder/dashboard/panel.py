@@ -33,8 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from compiler import Project
-from compiler.project import TrainingModel
-from compiler.project import save
+from compiler.project import TrainingModel, save
 
 from .form import TrainForm
 from .plots import PlotArea
