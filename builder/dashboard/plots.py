@@ -35,6 +35,15 @@ TITLES = {"loss": "Loss", "accuracy": "Accuracy", "perplexity": "Perplexity", "k
 ORDER = ["loss", "accuracy", "perplexity", "kl", "d_loss", "g_loss", "probe_accuracy"]
 
 
+def short_run_name(run_id: str) -> str:
+    """'20261125-174746' -> '17:47:46': a legend entry short enough not to cover the curves."""
+    stamp = run_id.split("-")
+    if len(stamp) >= 2 and len(stamp[1]) == 6 and stamp[1].isdigit():
+        return ":".join((stamp[1][:2], stamp[1][2:4], stamp[1][4:])) + \
+            (f"#{stamp[2]}" if len(stamp) > 2 else "")
+    return run_id
+
+
 class PlotArea(QWidget):
     """Curves of the current run plus any runs selected for overlay."""
 
@@ -257,7 +266,7 @@ class PlotArea(QWidget):
         style = Qt.PenStyle.DashLine if split == "val" and overlay else Qt.PenStyle.SolidLine
         pen = pg.mkPen(color, width=2 if split == "val" else 1.5, style=style)
         label = "lr" if metric == "lr" else split
-        name = f"{run.run_id} {label}" if overlay else label
+        name = f"{short_run_name(run.run_id)} {label}" if overlay else label
         symbol = "o" if split == "val" else None
         curve = plot.plot(name=name, pen=pen, symbol=symbol, symbolSize=4,
                           symbolBrush=color, symbolPen=None)
