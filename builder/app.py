@@ -12,6 +12,7 @@ from . import theme
 
 ORG = "Layerloom"
 APP = "Layerloom"
+_GC = None  # see make_app
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
@@ -25,6 +26,15 @@ def make_app(argv: list[str] | None = None) -> QApplication:
         QCoreApplication.setOrganizationName(ORG)
     QCoreApplication.setApplicationName(APP)
     theme.apply(app, str(QSettings().value("theme", "dark")))  # type: ignore[arg-type]
+    global _GC
+    if _GC is None:
+        # Python's cycle collector runs in whichever thread happens to allocate; if that is one
+        # of the document's analysis workers, it may destroy Qt objects (pyqtgraph items are full
+        # of cycles) off the GUI thread and crash. pyqtgraph's remedy: collect on a GUI-thread
+        # timer instead (seen here as a segfault in "Garbage-collecting" during the test suite).
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _GC = GarbageCollector(interval=1.0)
     return app  # type: ignore[return-value]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -14,8 +15,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 SCREENSHOTS = ROOT / "tests" / "screenshots"
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_in_the_main_thread():
+    """The app collects cycles on a GUI-thread timer (builder.app.make_app), which runs only while
+    an event loop does; collect after each test too, on this thread, so garbage never piles up
+    and never meets a worker thread."""
+    yield
+    gc.collect()

@@ -14,3 +14,19 @@ def mlp_project(hidden: int = 32, classes: int = 10) -> Project:
             ("linear.linear", {"out_features": classes}, "fc2"),
             ("io.output", {}, "logits"))
     return p
+
+
+def isolated_app(tmp_path, monkeypatch) -> None:
+    """The QApplication, with settings, recovery files and the data folder kept in tmp_path, so a
+    test never reads or writes the user's own (and tests never see each other's)."""
+    import uuid
+
+    from PySide6.QtCore import QCoreApplication, QSettings
+
+    monkeypatch.setenv("LAYERLOOM_DATA_DIR", str(tmp_path / "data"))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "ini"))
+    QCoreApplication.setOrganizationName(f"LayerloomTest{uuid.uuid4().hex[:6]}")
+    from builder.app import make_app
+
+    make_app()

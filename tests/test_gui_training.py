@@ -3,10 +3,9 @@ the banner on graph edits during a run, and closing while a run is live."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from PySide6.QtCore import QCoreApplication, QSettings, Qt
+from helpers import isolated_app
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
@@ -18,15 +17,10 @@ TIMEOUT = 90_000
 
 @pytest.fixture
 def window(tmp_path, monkeypatch, qtbot):
-    monkeypatch.setenv("LAYERLOOM_DATA_DIR", str(tmp_path / "data"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "ini"))
-    QCoreApplication.setOrganizationName(f"LayerloomTest{uuid.uuid4().hex[:6]}")
     import templates
-    from builder.app import make_app
     from builder.main_window import MainWindow, lay_out_all
 
-    make_app()
+    isolated_app(tmp_path, monkeypatch)
     p = templates.build("mlp-digits")
     p.training.hyper = {"steps": 1_000_000, "log_every": 10, "eval_every": 100, "device": "cpu"}
     lay_out_all(p)
@@ -117,14 +111,9 @@ def test_journey_learn_resnet_train_change_repeat_train_again_overlay(tmp_path, 
                                                                       qtbot):
     """Journey 1 in the window: ResNet-18 (small) trains with F5 and shows curves; stage 3's
     repeat goes up by 2 (more parameters); F5 trains the edited graph; the two runs overlay."""
-    monkeypatch.setenv("LAYERLOOM_DATA_DIR", str(tmp_path / "data"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "ini"))
-    QCoreApplication.setOrganizationName(f"LayerloomTest{uuid.uuid4().hex[:6]}")
-    from builder.app import make_app
     from builder.main_window import MainWindow
 
-    make_app()
+    isolated_app(tmp_path, monkeypatch)
     w = MainWindow()
     w.ask = lambda title, text: True
     w.inform = lambda title, text: None
