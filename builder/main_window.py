@@ -196,8 +196,7 @@ class MainWindow(QMainWindow):
             if event != "training":
                 self.training.graph_changed()
 
-        doc.changed.connect(follow)
-        doc.path_changed.connect(lambda _p: self.training.reload_runs())
+        doc.changed.connect(follow)  # (a new path's runs folder is picked up by the panel's tick)
 
     def show_training(self) -> None:
         """Bring the dashboard forward, tall enough for its plots."""

@@ -198,15 +198,8 @@ class Recipe:
     def logs_after(self, step: int) -> bool:
         """Whether a metric record follows this step: per-batch extras need computing only then."""
         done = step + 1
-        return done % self._log_every == 0 or done == self._total
-
-    @property
-    def _log_every(self) -> int:
-        return max(1, int(self.hp.get("log_every", 10)))
-
-    @property
-    def _total(self) -> int:
-        return int(self.hp.get("total_steps", 0))
+        return done % max(1, int(self.hp.get("log_every", 10))) == 0 or \
+            done == int(self.hp.get("total_steps", 0))
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision on CUDA when asked; otherwise one shared no-op context (a step on a
@@ -322,7 +315,7 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
         out["loss"] = out["loss"].detach()  # keep the number, not the step's autograd graph
         pending.append(out)
         if step % log_every == 0 or step == total_steps:
-            losses = torch.stack([o["loss"].detach().float() for o in pending]).tolist()
+            losses = torch.stack([o["loss"].float() for o in pending]).tolist()
             for i, v in enumerate(losses):
                 if not math.isfinite(v):
                     raise TrainingFault(f"the loss became {v} at step {step - len(losses) + i + 1}",

@@ -63,7 +63,6 @@ def graph_fingerprint(project: Project) -> str:
 
 
 FRAME_MS = 250  # dashboard refresh period while training (4 frames a second)
-PLOT_EVERY = 1  # curves redraw every 4th frame: drawing them is most of the panel's cost
 
 
 def expected_metrics(project: Project) -> list[str]:
@@ -80,7 +79,6 @@ def expected_metrics(project: Project) -> list[str]:
 class TrainingPanel(QWidget):
     run_started = Signal(str)
     run_finished = Signal(str, str)
-    settings_changed = Signal()  # the form wrote project.training: the document is now dirty
 
     def __init__(self, get_project: Callable[[], Project],
                  get_project_path: Callable[[], Path | None], parent: QWidget | None = None
@@ -89,6 +87,7 @@ class TrainingPanel(QWidget):
         self.get_project, self.get_project_path = get_project, get_project_path
         # The editor sets this to push an undoable command; None writes the project directly.
         self.apply_training: Callable[[TrainingModel], None] | None = None
+        self._storing = False  # True while our own write comes back as a document change
         self.proc: RunnerProcess | None = None
         self.current: RunData | None = None
         self.runs: dict[str, RunData] = {}
@@ -214,7 +213,7 @@ class TrainingPanel(QWidget):
         col.addStretch(1)
         self.progress_label.setWordWrap(True)
         self.device_label.setWordWrap(True)
-        self.split = split = QSplitter(Qt.Orientation.Horizontal)
+        split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
         split.addWidget(run_box)
@@ -252,11 +251,10 @@ class TrainingPanel(QWidget):
                 project.training = holder.training
         finally:
             self._storing = False
-        self.settings_changed.emit()
 
     def training_changed(self) -> None:
         """The document's training settings changed elsewhere (undo, another file): refill."""
-        if not getattr(self, "_storing", False) and not self.running():
+        if not self._storing and not self.running():
             self.load_settings()
 
     # -- run control ---------------------------------------------------------------------------
@@ -409,7 +407,7 @@ class TrainingPanel(QWidget):
         on small machines, where each wake-up of this process stalls the runner's threads."""
         if self.proc is not None and self.running():
             self.proc.poll()
-        if self.running() and self._ticks % PLOT_EVERY == 0:
+        if self.running():
             self.plots.refresh()
         if self._loaded_for != id(self.get_project()) and not self.running():
             self.load_settings()

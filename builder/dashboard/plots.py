@@ -94,12 +94,10 @@ class PlotArea(QWidget):
         self.log_y.toggled.connect(self._log_changed)
         self.reset.clicked.connect(self.reset_view)
         self._settings_changed()
-        # build the first plot now: pyqtgraph's first PlotItem costs ~100 ms of one-time set-up
-        # that would otherwise stall the UI just as a run's first points arrive
-        self._warm = self._new_plot("loss")
-        # and a few spare plots, one per idle turn of the event loop: a run's metrics (accuracy,
-        # learning rate, ...) then get a ready plot instead of a 50-100 ms stall mid-run
-        self._spare: list[pg.PlotItem] = []
+        # Spare plots, made ahead: pyqtgraph's first PlotItem costs ~100 ms of one-time set-up and
+        # each further one 50-100 ms, which would otherwise stall the UI just as a run's points
+        # arrive. The first is made now, the rest one per idle turn of the event loop.
+        self._spare: list[pg.PlotItem] = [self._new_plot("")]
         self._spare_timer = QTimer(self)  # a child: it dies with this widget, never fires after
         self._spare_timer.setSingleShot(True)
         self._spare_timer.setInterval(0)
@@ -125,8 +123,7 @@ class PlotArea(QWidget):
         """Recolour after the user switched themes (new plots pick the colours up themselves)."""
         bg, fg, _ = self._colors()
         self.canvas.setBackground(bg)
-        for plot in list(self._plots.values()) + ([self._warm] if self._warm else []) \
-                + self._spare:
+        for plot in list(self._plots.values()) + self._spare:
             for name in ("left", "bottom"):
                 axis = plot.getAxis(name)
                 axis.setPen(fg)
@@ -179,10 +176,7 @@ class PlotArea(QWidget):
         plot = self._plots.get(metric)
         if plot is not None:
             return plot
-        warm = getattr(self, "_warm", None)
-        if metric == "loss" and warm is not None:
-            plot, self._warm = warm, None
-        elif self._spare:
+        if self._spare:
             plot = self._spare.pop()
             plot.setTitle(TITLES.get(metric, metric))
             plot.setLogMode(y=self.log_y.isChecked() and metric != "lr"

@@ -54,25 +54,23 @@ class Data:
         return len(part) if self.kind == "graphs" else int(part[0].shape[0])
 
     def batch(self, split: str, idx: Tensor, device: torch.device) -> tuple:
-        part = self.split(split)
-        if self.kind == "graph":
-            return tuple(t.to(device) if isinstance(t, Tensor) else t for t in part)
-        if self.kind == "graphs":
-            return collate_graphs([part[i] for i in idx.tolist()], device)
-        if part[0].device == device:  # preloaded (CUDA) or CPU training: no copy call at all
-            return tuple(t[idx] for t in part)
-        return tuple(t[idx].to(device, non_blocking=True) for t in part)
+        return self.batcher(split, device)(idx)
 
     def batcher(self, split: str, device: torch.device) -> Callable[[Tensor], tuple]:
-        """``batch`` for one split and device, specialised once: the training loop calls it every
-        step, and for in-memory tensors it is plain indexing (what a hand-written loop does)."""
+        """Batching for one split and device, decided once: the training loop calls the result
+        every step, and for in-memory tensors it is plain indexing (what a hand-written loop
+        does; measured: the per-step dispatch of ``batch`` cost ~2% on a 1 ms step)."""
         part = self.split(split)
-        if self.kind == "tensors" and part[0].device == device:
-            if len(part) == 2:
-                a, b = part
-                return lambda idx: (a[idx], b[idx])
-            return lambda idx: tuple(t[idx] for t in part)
-        return lambda idx: self.batch(split, idx, device)
+        if self.kind == "graph":
+            return lambda idx: tuple(t.to(device) if isinstance(t, Tensor) else t for t in part)
+        if self.kind == "graphs":
+            return lambda idx: collate_graphs([part[i] for i in idx.tolist()], device)
+        if part[0].device != device:
+            return lambda idx: tuple(t[idx].to(device, non_blocking=True) for t in part)
+        if len(part) == 2:  # preloaded (CUDA) or CPU training: no copy call at all
+            a, b = part
+            return lambda idx: (a[idx], b[idx])
+        return lambda idx: tuple(t[idx] for t in part)
 
     def batch_len(self, batch: tuple) -> int:
         """Samples in a batch: rows, nodes of the one graph, or graphs."""
