@@ -45,16 +45,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def load_target(target: str):
     """A project from a .loom path or a template name; UsageError if it is neither."""
-    from compiler.project import ProjectLoadError, load
+    from compiler.loading import load
 
     path = Path(target)
     if path.suffix == ".loom" or path.exists():
         if not path.exists():
             raise UsageError(f"{target}: no such file")
-        try:
-            return load(path)
-        except ProjectLoadError as err:
-            raise UsageError(str(err)) from None
+        return load(path)  # a ProjectLoadError is exit 2, one line (see main)
     import templates
 
     try:
@@ -65,27 +62,32 @@ def load_target(target: str):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from compiler import analyze, build
+    from compiler import analyze, build, generate
     from compiler.summary import human, summarize
 
     project = load_target(args.target)
     analysis = analyze(project)
+    training = training_problems(project)
+    ok = analysis.ok and not training
     summaries = {}
     if analysis.ok:
         try:
-            summaries = summarize(project, build(project), analysis)
+            summaries = summarize(project, build(generate(analysis)), analysis)
         except Exception as err:  # generated code failed to build: a bug, but say it plainly
             print(f"error: the generated code did not build: {type(err).__name__}: {err}",
                   file=sys.stderr)
             return 1
     if args.json:
-        out = {"ok": analysis.ok, "project": project.name,
-               "diagnostics": [d.to_json() for d in analysis.diagnostics],
+        out = {"ok": ok, "project": project.name,
+               "diagnostics": [d.to_json() for d in analysis.diagnostics]
+               + [{"severity": "error", "field": f, "message": m} for f, m in training],
                "networks": {k: v.to_json() for k, v in summaries.items()}}
         print(json.dumps(out, indent=1))
-        return 0 if analysis.ok else 1
+        return 0 if ok else 1
     for d in analysis.diagnostics:
         print(str(d), file=sys.stderr)
+    for where, message in training:
+        print(f"error: {where}: {message}", file=sys.stderr)
     for name, res in analysis.networks.items():
         rows = [("node", "type", "output shape", "params", "FLOPs")]
         figures = {n.node_id: n for n in summaries[name].nodes} if name in summaries else {}
@@ -103,13 +105,41 @@ def cmd_check(args: argparse.Namespace) -> int:
         for r in rows:
             print("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
                             for i, (c, w) in enumerate(zip(r, widths))).rstrip())
-    if analysis.ok:
+    if ok:
         print(f"\nok: {project.name} has no errors ({len(analysis.warnings)} warning(s))")
-    return 0 if analysis.ok else 1
+    return 0 if ok else 1
+
+
+def training_problems(project) -> list[tuple[str, str]]:
+    """(JSON path, message) for each problem of the training section: a recipe or dataset that
+    does not exist, or hyperparameters the trainer would refuse (or overflow on) later."""
+    from training import data, recipes
+    from training.config import HyperError, resolve
+
+    t = project.training
+    out: list[tuple[str, str]] = []
+    defaults: dict = {}
+    if t.recipe is not None:
+        if t.recipe in recipes.NAMES:
+            defaults = dict(recipes.get(t.recipe).defaults)
+        else:
+            out.append(("training.recipe", f"unknown recipe '{t.recipe}'; use one of "
+                        + ", ".join(recipes.NAMES)))
+    if t.dataset is not None and t.dataset not in data.names():
+        out.append(("training.dataset", f"unknown dataset '{t.dataset}'; use one of "
+                    + ", ".join(data.names())))
+    if t.hyper or t.recipe is not None:
+        try:
+            resolve(defaults, t.hyper)
+        except HyperError as err:
+            out.append((f"training.hyper.{err.field}" if err.field else "training.hyper",
+                        str(err)))
+    return out
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from compiler import analyze, generate
+    from compiler.codegen import CodegenError
     from compiler.export import export_model
 
     project = load_target(args.target)
@@ -119,14 +149,21 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(str(d), file=sys.stderr)
         return 1
     out = Path(args.out)
-    written = [export_model(generate(analysis), out)]
-    if not args.model_only and project.training.recipe:
-        try:
-            from training.export import export_training
-        except ImportError:
-            export_training = None  # type: ignore[assignment]
-        if export_training is not None:
-            written += list(export_training(project, out) or [])
+    try:
+        written = [export_model(generate(analysis), out)]
+        if not args.model_only and project.training.recipe:
+            try:
+                from training.export import export_training
+            except ImportError:
+                export_training = None  # type: ignore[assignment]
+            if export_training is not None:
+                written += list(export_training(project, out) or [])
+    except CodegenError as err:  # the last gate refused the text: nothing was written
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"error: cannot write to {out}: {err.strerror or err}", file=sys.stderr)
+        return 2
     for path in written:
         print(path)
     return 0
@@ -218,9 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if exc.code else 0
     handlers = {"check": cmd_check, "export": cmd_export, "templates": cmd_templates,
                 "new": cmd_new}
+    from compiler.project import ProjectLoadError
+
     try:
         return handlers[args.command](args)
-    except UsageError as err:
+    except (UsageError, ProjectLoadError) as err:
         print(f"layerloom: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -1,5 +1,6 @@
-"""Undoable edits. Each command changes the project only through ``compiler.graph`` and keeps what
-its undo needs (the values the Graph API returned). The views follow ``Document.changed``.
+"""Undoable edits. Each command changes the project only through ``compiler.graph`` (``Graph`` for
+one network, ``ProjectEdits`` for project-wide state) and keeps what its undo needs (the values the
+API returned). The API announces every change it makes; the views follow ``Document.changed``.
 
 A command whose first ``redo`` is refused by the Graph API raises ``GraphEditError`` out of
 :func:`push`, and nothing lands on the stack, so a refused edit never leaves a no-op undo step.
@@ -12,9 +13,10 @@ from typing import Any, Iterable
 
 from PySide6.QtGui import QUndoCommand
 
-from compiler.graph import _MISSING, EdgeModel, GraphEditError, NodeModel, expand_block, make_block
+from compiler.graph import EdgeModel, GraphEditError, NodeModel, expand_block, make_block
 
 from .document import Document
+from .layout import layered_positions
 
 MOVE_ID = 1001
 PARAMS_ID = 1002
@@ -68,14 +70,13 @@ class AddNodeCommand(_Once, _Command):
             self.node_id = g.add(self.type_id, self.name, **self.params)
         else:
             g.restore(*self.saved)
-        self.doc.positions(self.network)[self.node_id] = list(self.pos)
+        g.set_positions({self.node_id: self.pos})
         self.setText(f"Add {g.node(self.node_id).name}")
-        self.doc.touch("node_added", {"network": self.network, "node": self.node_id})
 
     def undo(self) -> None:
-        self.saved = self.graph.remove(self.node_id)
-        self.doc.positions(self.network).pop(self.node_id, None)
-        self.doc.touch("node_removed", {"network": self.network, "node": self.node_id})
+        g = self.graph
+        self.saved = g.remove(self.node_id)
+        g.set_positions({self.node_id: None})
 
 
 class RemoveNodesCommand(_Once, _Command):
@@ -90,23 +91,17 @@ class RemoveNodesCommand(_Once, _Command):
         if not self.node_ids:
             raise GraphEditError("nothing selected to delete")
         self.saved = []
-        positions = self.doc.positions(self.network)
         for nid in self.node_ids:
-            self.pos[nid] = positions.pop(nid, None)
             self.saved.append(g.remove(nid))
+        self.pos = g.set_positions({nid: None for nid in self.node_ids})
         n = len(self.node_ids)
         self.setText(f"Delete {n} node{'s' if n > 1 else ''}")
-        self.doc.touch("node_removed", {"network": self.network})
 
     def undo(self) -> None:
         g = self.graph
         for saved in reversed(self.saved):
             g.restore(*saved)
-        positions = self.doc.positions(self.network)
-        for nid, p in self.pos.items():
-            if p is not None:
-                positions[nid] = p
-        self.doc.touch("node_added", {"network": self.network})
+        g.set_positions({nid: p for nid, p in self.pos.items() if p is not None})
 
 
 class ConnectCommand(_Once, _Command):
@@ -127,14 +122,12 @@ class ConnectCommand(_Once, _Command):
         self.replaced = [(i, e) for i, e in before if e not in g.net.edges]
         self.setText(("Rewire " if self.replaced else "Connect ")
                      + f"{g.node(src).name} → {g.node(dst).name}")
-        self.doc.touch("edges_changed", {"network": self.network})
 
     def undo(self) -> None:
         g = self.graph
         g.disconnect(self.edge)
         for i, e in sorted(self.replaced, key=lambda t: t[0]):
-            g.net.edges.insert(min(i, len(g.net.edges)), e)
-        self.doc.touch("edges_changed", {"network": self.network})
+            g.insert_edge(e, i)
 
 
 class DisconnectCommand(_Once, _Command):
@@ -145,11 +138,9 @@ class DisconnectCommand(_Once, _Command):
 
     def _redo(self) -> None:
         self.index = self.graph.disconnect(self.edge)
-        self.doc.touch("edges_changed", {"network": self.network})
 
     def undo(self) -> None:
-        self.graph.net.edges.insert(self.index, self.edge)
-        self.doc.touch("edges_changed", {"network": self.network})
+        self.graph.insert_edge(self.edge, self.index)
 
 
 class SetParamsCommand(_Once, _Command):
@@ -169,11 +160,9 @@ class SetParamsCommand(_Once, _Command):
         if not self.old:
             self.old = old
         self.setText(f"Set {', '.join(self.new)} of {g.node(self.node_id).name}")
-        self.doc.touch("node_changed", {"network": self.network, "node": self.node_id})
 
     def undo(self) -> None:
         self.graph.set_params(self.node_id, **self.old)
-        self.doc.touch("node_changed", {"network": self.network, "node": self.node_id})
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt's name
         if not isinstance(other, SetParamsCommand):
@@ -194,11 +183,9 @@ class RenameCommand(_Once, _Command):
         g = self.graph
         self.old = g.node(self.node_id).name
         g.rename(self.node_id, self.name)
-        self.doc.touch("node_changed", {"network": self.network, "node": self.node_id})
 
     def undo(self) -> None:
         self.graph.rename(self.node_id, self.old)
-        self.doc.touch("node_changed", {"network": self.network, "node": self.node_id})
 
 
 class MoveCommand(_Once, _Command):
@@ -207,27 +194,18 @@ class MoveCommand(_Once, _Command):
     def __init__(self, doc: Document, network: str, new: dict[str, list[float]],
                  old: dict[str, list[float] | None] | None = None, text: str = "Move") -> None:
         super().__init__(doc, network, text)
-        pos = doc.positions(network)
+        pos = doc.graph(network).positions()
         self.new = {k: list(v) for k, v in new.items()}
         self.old = old if old is not None else {k: copy.copy(pos.get(k)) for k in new}
 
     def id(self) -> int:  # noqa: A003
         return MOVE_ID
 
-    def _apply(self, values: dict[str, Any]) -> None:
-        pos = self.doc.positions(self.network)
-        for k, v in values.items():
-            if v is None:
-                pos.pop(k, None)
-            else:
-                pos[k] = list(v)
-        self.doc.changed.emit("positions", {"network": self.network, "nodes": list(values)})
-
     def _redo(self) -> None:
-        self._apply(self.new)
+        self.graph.set_positions(self.new)
 
     def undo(self) -> None:
-        self._apply(self.old)
+        self.graph.set_positions(self.old)
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802
         if (not isinstance(other, MoveCommand) or other.network != self.network
@@ -251,22 +229,22 @@ class SnapshotCommand(_Once, _Command):
         raise NotImplementedError
 
     def _redo(self) -> None:
+        edits = self.doc.edits()
         if self.after is None:
-            self.before = self.doc.snapshot()
+            self.before = edits.snapshot()
             try:
                 self.result = self.apply()
             except Exception:
-                self.doc.restore(self.before)
+                edits.restore(self.before, self.network)
                 raise
-            self.after = self.doc.snapshot()
+            self.after = edits.snapshot()
+            edits.reshaped(self.network)
         else:
-            self.doc.restore(self.after)
-        self.doc.touch("structure", {"network": self.network})
+            edits.restore(self.after, self.network)
 
     def undo(self) -> None:
         assert self.before is not None
-        self.doc.restore(self.before)
-        self.doc.touch("structure", {"network": self.network})
+        self.doc.edits().restore(self.before, self.network)
 
 
 class MakeBlockCommand(SnapshotCommand):
@@ -275,19 +253,15 @@ class MakeBlockCommand(SnapshotCommand):
         self.node_ids, self.name = list(node_ids), name
 
     def apply(self) -> str:
-        pos = self.doc.positions(self.network)
-        inner = {k: pos.get(k) for k in self.node_ids}
-        xs = [p for p in inner.values() if p]
+        pos = self.doc.graph(self.network).positions()
+        xs = [p for p in (pos.get(k) for k in self.node_ids) if p]
         node_id = make_block(self.doc.project, self.network, self.node_ids, self.name)
+        moves: dict[str, list[float] | None] = {k: None for k in self.node_ids}
         if xs:
-            pos[node_id] = [sum(p[0] for p in xs) / len(xs), sum(p[1] for p in xs) / len(xs)]
-        from .layout import layered_positions
-
-        for k in inner:
-            pos.pop(k, None)
-        block = self.doc.project.block(self.name)
-        self.doc.positions(self.name).update(
-            layered_positions(block, str(self.doc.project.ui.get("layout", "LR"))))
+            moves[node_id] = [sum(p[0] for p in xs) / len(xs), sum(p[1] for p in xs) / len(xs)]
+        self.doc.graph(self.network).set_positions(moves)
+        block = self.doc.graph(self.name)
+        block.set_positions(layered_positions(block.net, self.doc.layout_direction()))
         return node_id
 
 
@@ -297,13 +271,10 @@ class ExpandBlockCommand(SnapshotCommand):
         self.node_id = node_id
 
     def apply(self) -> list[str]:
-        from .layout import layered_positions
-
         created = expand_block(self.doc.project, self.network, self.node_id)
-        pos = self.doc.positions(self.network)
-        pos.pop(self.node_id, None)
-        pos.update(layered_positions(self.doc.graph(self.network).net,
-                                      str(self.doc.project.ui.get("layout", "LR"))))
+        g = self.doc.graph(self.network)
+        layout = layered_positions(g.net, self.doc.layout_direction())
+        g.set_positions({self.node_id: None, **layout})
         return created
 
 
@@ -318,13 +289,14 @@ class PasteCommand(SnapshotCommand):
     def apply(self) -> list[str]:
         g = self.doc.graph(self.network)
         id_map: dict[str, str] = {}
-        pos = self.doc.positions(self.network)
+        moves: dict[str, list[float]] = {}
         for n in self.nodes:
             node = NodeModel.model_validate(n)
             new_id = g.add(node.type, g.unique_name(node.name), **copy.deepcopy(node.params))
             id_map[node.id] = new_id
             p = self.pos.get(node.id, [0.0, 0.0])
-            pos[new_id] = [p[0] + self.offset[0], p[1] + self.offset[1]]
+            moves[new_id] = [p[0] + self.offset[0], p[1] + self.offset[1]]
+        g.set_positions(moves)
         for e in self.edges:
             if e["src"] in id_map and e["dst"] in id_map:
                 g.connect(id_map[e["src"]], id_map[e["dst"]], e["src_port"], e["dst_port"])
@@ -352,15 +324,11 @@ class SetTrainingCommand(_Once, QUndoCommand):
     def id(self) -> int:  # noqa: A003 - Qt's name
         return TRAINING_ID
 
-    def _set(self, value: Any) -> None:
-        self.doc.project.training = value.model_copy(deep=True)
-        self.doc.touch("training", {})
-
     def _redo(self) -> None:
-        self._set(self.new)
+        self.doc.edits().set_training(self.new)
 
     def undo(self) -> None:
-        self._set(self.old)
+        self.doc.edits().set_training(self.old)
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802
         if not isinstance(other, SetTrainingCommand):
@@ -368,7 +336,3 @@ class SetTrainingCommand(_Once, QUndoCommand):
         self.new = other.new
         return True
 
-
-__all__ = ["AddNodeCommand", "ConnectCommand", "DisconnectCommand", "ExpandBlockCommand",
-           "GraphEditError", "LayoutCommand", "MakeBlockCommand", "MoveCommand", "PasteCommand",
-           "RemoveNodesCommand", "RenameCommand", "SetParamsCommand", "SetTrainingCommand", "_MISSING", "push"]

@@ -1,8 +1,9 @@
 """The Qt document: one open project, its file, its undo stack and its (debounced) analysis.
 
 Everything the window shows is derived from here. Edits arrive as ``*Command`` objects pushed on
-``undo_stack``; commands change the Qt-free ``Project`` through ``compiler.graph.Graph`` and then
-call :meth:`Document.touch`, which emits ``changed`` and restarts the analysis timer. Analysis runs
+``undo_stack``; commands change the Qt-free ``Project`` through ``compiler.graph.Graph``, which
+announces each change through :meth:`Document.announce`: it emits ``changed`` and restarts the
+analysis timer. Analysis runs
 on the timer so typing and dragging never wait for it; ``analyzed`` carries the result.
 """
 
@@ -17,10 +18,64 @@ from PySide6.QtGui import QUndoStack
 
 from compiler import Analysis, Graph, Project, analyze, generate, load, save
 from compiler.codegen import CodegenError, PythonSource
+from compiler.graph import ProjectEdits
 
 ANALYSIS_DELAY_MS = 150
 FIGURES_MAX_NODES = 250
 CODE_SYNC_MAX_NODES = 150
+#: Nesting deeper than this is what the JSON writer refuses ("Maximum serialization depth").
+_DEEP = 500
+
+
+class SaveError(Exception):
+    """Why a project was not written. The save changed nothing: the document keeps its edits,
+    its undo history and its unsaved mark, so the user can fix the cause and save again."""
+
+
+def save_failure(err: BaseException, target: Path | str, project: Project) -> SaveError:
+    """Turn whatever a save raised into one sentence the user can act on."""
+    if isinstance(err, SaveError):
+        return err
+    if isinstance(err, OSError):
+        reason = err.strerror or str(err) or type(err).__name__
+        folder = Path(target).parent
+        if isinstance(err, (FileExistsError, NotADirectoryError)) and not folder.is_dir():
+            reason = f"{folder} is not a folder"  # mkdir's "File exists" would only puzzle
+        return SaveError(f"Could not write {target}: {reason}. Nothing was changed on disk; "
+                         "try another folder or free some space.")
+    if isinstance(err, (ValueError, RecursionError)):  # incl. UnicodeEncodeError, pydantic's
+        where = unwritable_value(project)
+        at = f" The value at {where} cannot be stored." if where else ""
+        return SaveError(f"The project cannot be written as JSON ({type(err).__name__}).{at} "
+                         "Edit or remove that value and save again.")
+    return SaveError(f"Saving failed unexpectedly: {type(err).__name__}: {err}")
+
+
+def unwritable_value(project: Project) -> str:
+    """The JSON path of the first value the writer refuses: a string that is not valid Unicode
+    (a lone surrogate) or nesting too deep. Iterative, so deep nesting cannot overflow here."""
+    try:
+        root = project.model_dump()
+    except (ValueError, RecursionError):
+        return ""
+    stack: list[tuple[Any, str, int]] = [(root, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > _DEEP:
+            return f"{path[:60]}… (nested more than {_DEEP} levels deep)"
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return path or "(top level)"
+        elif isinstance(value, dict):
+            for k, v in reversed(list(value.items())):
+                stack.append((v, f"{path}.{k}" if path else str(k), depth + 1))
+                stack.append((k, f"{path} (a key)", depth + 1))  # keys are written too
+        elif isinstance(value, (list, tuple)):
+            for i in reversed(range(len(value))):
+                stack.append((value[i], f"{path}[{i}]", depth + 1))
+    return ""
 
 
 class Document(QObject):
@@ -74,18 +129,26 @@ class Document(QObject):
         return self.path.name if self.path else f"{self.project.name} (unsaved)"
 
     def graph(self, network: str) -> Graph:
-        return Graph(self.project, network)
+        """The editing API over one network or block; every change it makes is announced."""
+        return Graph(self.project, network, notify=self.announce)
+
+    def edits(self) -> ProjectEdits:
+        """The project-wide editing API (training settings, snapshot restores), announced too."""
+        return ProjectEdits(self.project, notify=self.announce)
 
     def positions(self, network: str) -> dict[str, list[float]]:
-        """Node positions of a network or block, kept in ``project.ui`` so files carry layout."""
-        return self.project.ui.setdefault("positions", {}).setdefault(network, {})
+        """Node positions of a network or block (read-only; moves go through commands)."""
+        return self.graph(network).positions()
+
+    def layout_direction(self) -> str:
+        return str(self.project.ui.get("layout", "LR"))
 
     def names(self) -> list[str]:
         return [n.name for n in self.project.networks]
 
     # -- change plumbing ------------------------------------------------------------------------
-    def touch(self, event: str, info: dict | None = None) -> None:
-        """Called by commands after each change: tell the views, schedule analysis."""
+    def announce(self, event: str, info: dict | None = None) -> None:
+        """The Graph API's change hook: tell the views, schedule analysis."""
         self.changed.emit(event, info or {})
         self._timer.start()
 
@@ -128,7 +191,12 @@ class Document(QObject):
             self.code_ready.emit()
             return
         gen = self._code_gen
-        project = self.project.model_dump_json()  # a consistent copy, cheaply
+        try:
+            project = self.project.model_dump_json()  # a consistent copy, cheaply
+        except (ValueError, RecursionError):  # not JSON-writable: make the code here instead
+            self.code()
+            self.code_ready.emit()
+            return
         future = _pool().submit(_generate_code, project)
         future.add_done_callback(lambda f: _emit(self._code_done, gen, f))
 
@@ -166,9 +234,14 @@ class Document(QObject):
         size = sum(len(n.nodes) for n in self.project.networks)
         if size > FIGURES_MAX_NODES and not force:
             return False
+        try:
+            project = self.project.model_dump_json()  # a consistent copy, cheaply
+        except (ValueError, RecursionError) as err:  # Save says which value, and why
+            self.figures_error = ("figures unavailable: the project cannot be copied "
+                                  f"({type(err).__name__})")
+            return False
         self._figures_gen += 1
         gen, target = self._figures_gen, a
-        project = self.project.model_dump_json()  # a consistent copy, cheaply
         future = _pool().submit(_count_figures, project)
         self._figures_future = future
         future.add_done_callback(lambda f: _emit(self._figures_done, gen, (target, f)))
@@ -209,27 +282,21 @@ class Document(QObject):
         self.set_project(project, Path(path))
 
     def save(self, path: str | Path | None = None) -> Path:
+        """Write the project; raises SaveError and then changes nothing (file, path, history)."""
         target = Path(path) if path else self.path
         if target is None:
-            raise ValueError("no file name yet; use Save As")
+            raise SaveError("The project has no file name yet; use Save As.")
         if target.suffix != ".loom":
             target = target.with_suffix(".loom")
-        save(self.project, target)
+        try:
+            save(self.project, target)
+        except Exception as err:  # every failure is the user's to hear about, never a crash
+            raise save_failure(err, target, self.project) from err
         self.path = target
         self.undo_stack.setClean()
         self.path_changed.emit(str(target))
         return target
 
-    def snapshot(self) -> dict[str, Any]:
-        """The editable parts of the project, deep-copied (for commands that reshape it)."""
-        return {"networks": [n.model_copy(deep=True) for n in self.project.networks],
-                "blocks": [b.model_copy(deep=True) for b in self.project.blocks],
-                "ui": _deep(self.project.ui)}
-
-    def restore(self, snap: dict[str, Any]) -> None:
-        self.project.networks = [n.model_copy(deep=True) for n in snap["networks"]]
-        self.project.blocks = [b.model_copy(deep=True) for b in snap["blocks"]]
-        self.project.ui = _deep(snap["ui"])
 
 
 _POOL = None
@@ -260,12 +327,6 @@ def _count_figures(project_json: str) -> dict:
     from compiler.summary import summarize
 
     return summarize(Project.model_validate_json(project_json))
-
-
-def _deep(value: Any) -> Any:
-    import copy
-
-    return copy.deepcopy(value)
 
 
 def _empty_project() -> Project:

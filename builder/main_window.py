@@ -30,7 +30,7 @@ from compiler.project import Project, ProjectLoadError
 from . import recovery, theme
 from .canvas import CanvasScene, CanvasView
 from .commands import ExpandBlockCommand, LayoutCommand, MakeBlockCommand, push
-from .document import Document
+from .document import Document, SaveError, save_failure
 from .gallery import Gallery, build_template, template_infos
 from .inspector import Inspector
 from .layout import layered_positions
@@ -523,17 +523,21 @@ class MainWindow(QMainWindow):
 
     def open_path(self, path: str | Path) -> bool:
         """Open a file; a file that fails to load is reported and changes nothing."""
-        from compiler.project import load
+        from compiler import load
 
         try:
             project = load(path)
-        except ProjectLoadError as err:
-            self.inform("Cannot open the file", str(err))
-            self.show_status(f"Not opened: {err}")
+            if not isinstance(project.ui.get("positions", {}), dict):
+                project.ui["positions"] = {}  # layout is a convenience: lay it out afresh
+            positions = project.ui.get("positions", {})
+            if not all(n.name in positions for n in project.networks):
+                lay_out_all(project)
+        except Exception as err:  # a file is data: whatever is wrong with it, refuse and say why
+            reason = str(err) if isinstance(err, ProjectLoadError) else \
+                f"{path}: the file could not be read ({type(err).__name__}: {err})"
+            self.inform("Cannot open the file", reason)
+            self.show_status(f"Not opened: {reason}")
             return False
-        positions = project.ui.get("positions", {})
-        if not all(n.name in positions for n in project.networks):
-            lay_out_all(project)
         self._replace(project, Path(path))
         self._add_recent(str(Path(path).resolve()))
         self.show_status(f"Opened {path}")
@@ -579,8 +583,9 @@ class MainWindow(QMainWindow):
     def _save_to(self, path: Path) -> bool:
         try:
             saved = self.document.save(path)
-        except OSError as err:
-            self.inform("Cannot save", f"{path}: {err.strerror or err}")
+        except SaveError as err:  # nothing changed: the edits, history and unsaved mark stay
+            self.inform("Cannot save", f"{err}\n\nYour changes are still open and unsaved.")
+            self.show_status(f"Not saved: {err}")
             return False
         self.recovery_file.remove()
         self._add_recent(str(saved.resolve()))
@@ -593,7 +598,12 @@ class MainWindow(QMainWindow):
             return False
         from compiler.project import save
 
-        save(self.document.project, Path(path).with_suffix(".loom"))
+        target = Path(path).with_suffix(".loom")
+        try:
+            save(self.document.project, target)
+        except Exception as err:  # disk, permissions or an unwritable value: say which
+            self.inform("Cannot export", str(save_failure(err, target, self.document.project)))
+            return False
         self.show_status(f"Exported {path}")
         return True
 
@@ -613,6 +623,9 @@ class MainWindow(QMainWindow):
             written = [export_model(self.document.code() or self.document.project, folder)]
         except (CodegenError, OSError) as err:
             self.inform("Cannot export", str(err))
+            return []
+        except Exception as err:  # e.g. text the file system cannot encode; never a crash
+            self.inform("Cannot export", f"model.py was not written: {type(err).__name__}: {err}")
             return []
         if self.document.project.training.recipe:
             try:
@@ -661,7 +674,7 @@ class MainWindow(QMainWindow):
                 painter.end()
                 if not img.save(str(out)):
                     raise OSError(f"could not write {out}")
-        except OSError as err:
+        except (OSError, ValueError, RuntimeError) as err:
             self.inform("Cannot export image", str(err))
             return None
         finally:
@@ -714,11 +727,17 @@ class MainWindow(QMainWindow):
             self.recovery_file.remove()  # back at the saved state (undo): nothing to recover
             return None
         try:
-            return self.recovery_file.write(self.document.project,
-                                            str(self.document.path or ""))
-        except OSError as err:
+            written = self.recovery_file.write(self.document.project,
+                                               str(self.document.path or ""))
+        except SaveError as err:
             self.show_status(f"Autosave failed: {err}")
+            if not getattr(self, "_autosave_warned", False):  # once per run of failures
+                self._autosave_warned = True
+                self.inform("Autosave failed", f"{err}\n\nYour changes are still open here, "
+                            "but a crash now would lose them.")
             return None
+        self._autosave_warned = False
+        return written
 
     def offer_recovery(self) -> bool:
         """After a crash: offer the newest recovery file left behind; True if one was opened."""

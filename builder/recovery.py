@@ -16,7 +16,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths
 
-from compiler.project import Project, atomic_write_text, loads
+from compiler import loads
+from compiler.project import Project, ProjectLoadError, atomic_write_text
+
+from .document import save_failure
 
 AUTOSAVE_MS = 30_000
 
@@ -41,8 +44,17 @@ class Recovered:
     title: str
 
     def load(self) -> Project:
-        data = json.loads(self.file.read_text(encoding="utf-8"))
-        return loads(json.dumps(data["project"]), source=str(self.file))
+        """The project kept in the file; any damage is a ProjectLoadError, like a project file."""
+        try:
+            data = json.loads(self.file.read_text(encoding="utf-8"))
+            text = json.dumps(data["project"])
+        except OSError as err:
+            raise ProjectLoadError(f"cannot read the recovery file: {err.strerror or err}",
+                                   file=self.file) from None
+        except (ValueError, KeyError, TypeError, RecursionError) as err:
+            raise ProjectLoadError(f"the recovery file is damaged ({type(err).__name__})",
+                                   file=self.file) from None
+        return loads(text, source=str(self.file))
 
     def discard(self) -> None:
         try:
@@ -58,9 +70,14 @@ class RecoveryFile:
         self.path = recovery_dir() / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
 
     def write(self, project: Project, original: str) -> Path:
-        payload = {"original": original, "saved_at": time.time(), "title": project.name,
-                   "project": json.loads(project.to_json())}
-        atomic_write_text(self.path, json.dumps(payload))
+        """Raises SaveError (and leaves the previous recovery file as it was) when the project
+        cannot be serialised or the folder cannot be written."""
+        try:
+            payload = {"original": original, "saved_at": time.time(), "title": project.name,
+                       "project": json.loads(project.to_json())}
+            atomic_write_text(self.path, json.dumps(payload))
+        except Exception as err:  # an autosave failure is reported, never raised into Qt
+            raise save_failure(err, self.path, project) from err
         return self.path
 
     def remove(self) -> None:

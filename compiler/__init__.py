@@ -14,17 +14,8 @@ from .build import BuiltModule, build, build_network, exec_source
 from .codegen import CodegenError, PythonSource, generate
 from .diagnostics import Diagnostic
 from .graph import Graph, GraphEditError, add_block, add_network, expand_block, make_block, ref
-from .project import (
-                    BlockModel,
-                    EdgeModel,
-                    NetworkModel,
-                    NodeModel,
-                    Project,
-                    ProjectLoadError,
-                    load,
-                    loads,
-                    save,
-)
+from .loading import load, loads
+from .project import BlockModel, EdgeModel, NetworkModel, NodeModel, Project, ProjectLoadError, save
 from .shapes import Analysis, NetworkResult, NodeResult, analyze
 
 __all__ = [

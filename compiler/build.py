@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from .codegen import PythonSource, generate
+from .codegen import PythonSource, generate, verify_source
 from .project import Project
 
 
@@ -38,11 +38,15 @@ class BuiltModule:
         return nets[name]()
 
 
-def exec_source(text: str, module_name: str | None = None) -> types.ModuleType:
+def exec_source(text: str, module_name: str | None = None,
+                node_lines: dict[tuple[str, str], list[int]] | None = None) -> types.ModuleType:
     """Exec ``text`` as a module registered in linecache and sys.modules.
 
     Registering in sys.modules lets pickling, deepcopy and torch's tooling find the classes.
+    The text first passes :func:`verify_source` (a CodegenError naming the node if it does not),
+    whoever made it: nothing reaches ``exec`` that is not the shape the generator writes.
     """
+    verify_source(text, node_lines)
     digest = hashlib.sha1(text.encode()).hexdigest()[:12]
     module_name = module_name or f"layerloom_generated_{digest}"
     filename = f"<layerloom {module_name}/model.py>"
@@ -61,7 +65,7 @@ def exec_source(text: str, module_name: str | None = None) -> types.ModuleType:
 
 def build(project: Project | PythonSource) -> BuiltModule:
     source = project if isinstance(project, PythonSource) else generate(project)
-    return BuiltModule(source, exec_source(source.text))
+    return BuiltModule(source, exec_source(source.text, node_lines=source.node_lines))
 
 
 def build_network(project: Project, name: str | None = None) -> nn.Module:

@@ -12,9 +12,13 @@ So ResNet's stages share one ``BasicBlock(in_channels, planes, stride)`` class, 
 
 from __future__ import annotations
 
+import ast
 import builtins
+import functools
 import inspect
 import keyword
+import math
+import pprint
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -33,15 +37,74 @@ class CodegenError(Exception):
     """The project has errors; codegen refuses rather than emit code that cannot run."""
 
 
+# -- the one escaping path for project text ------------------------------------------------------
+
+
+def escape_text(text: str) -> str:
+    """One line of project text made inert inside a docstring or a comment.
+
+    Backslashes and double quotes are escaped, and every character that is not printable (control
+    characters incl. NUL, every line-break kind Python or ``str.splitlines`` knows — ``\\r``,
+    ``\\x0b``, ``\\x0c``, ``\\x1c``-``\\x1e``, ``\\x85``, ``\\u2028``, ``\\u2029`` —, bidi
+    overrides, lone surrogates) is written as its escape sequence, so no content can end the
+    string or comment it is put in, nor hide text from a reader's tools.
+    """
+    out: list[str] = []
+    for ch in str(text):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(repr(ch)[1:-1] if ch != "'" else ch)
+    return "".join(out)
+
+
+def docstring(text: str, indent: str) -> str:
+    """A triple-quoted docstring of project text that no content can end (see escape_text).
+
+    Real newlines stay line breaks (inside a triple-quoted string they cannot end it); each line
+    is escaped on its own.
+    """
+    lines = [escape_text(line).rstrip() for line in str(text).split("\n")]
+    while len(lines) > 1 and not lines[-1]:
+        lines.pop()
+    body = "\n".join([lines[0]] + [indent + line if line else "" for line in lines[1:]])
+    return f'{indent}"""{body}"""'
+
+
+def comment(text: str) -> str:
+    """Project-derived text (shape labels, port names) for a ``# ...`` comment: one line, inert."""
+    return escape_text(text)
+
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+@functools.cache
+def _module_attrs() -> frozenset[str]:
+    """Every attribute of nn.Module: a submodule or variable of that name would shadow it."""
+    from torch import nn
+
+    return frozenset(dir(nn.Module)) | {"training", "forward", "_modules", "_parameters"}
+
+
 class Namespace:
-    """Makes identifiers safe and unique (one namespace per scope)."""
+    """Makes identifiers safe and unique (one namespace per scope).
+
+    Reserved in every scope: nn.Module's attributes (``to``, ``training``, ``parameters`` ...),
+    keywords and soft keywords, builtins, the generated module's own imports and helpers; callers
+    add the generated class names.
+    """
 
     def __init__(self, reserved: Iterable[str] = ()) -> None:
-        self.used: set[str] = set(reserved) | _RESERVED | set(HELPERS)
+        self.used: set[str] = set(reserved) | _RESERVED | set(HELPERS) | _module_attrs()
 
     def create(self, candidate: str, *, camel: bool = False) -> str:
         name = camel_case(candidate) if camel else snake_case(candidate)
-        if keyword.iskeyword(name) or name in dir(builtins):
+        if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in _BUILTINS:
             name += "_"
         base, i = name, 1
         while name in self.used:
@@ -110,9 +173,50 @@ def _merge_specs(specs: list[Spec]) -> str:
 
 
 def literal(value: Any) -> str:
-    if isinstance(value, float) and value == int(value) and abs(value) < 1e15:
+    """Python source for a parameter value: only plain data, each piece via ``repr``.
+
+    Anything that is not None/bool/int/float/str or a tuple/list/dict of them is refused, so no
+    object's own ``__repr__`` can put code into the module; non-finite floats become
+    ``float('inf')`` (``repr`` would give the undefined name ``inf``).
+    """
+    if value is None or type(value) in (bool, int, str):
         return repr(value)
-    return repr(value)
+    if isinstance(value, bool):
+        return repr(bool(value))
+    if isinstance(value, int):
+        return repr(int.__int__(value))
+    if isinstance(value, str):
+        return repr(str.__str__(value))
+    if isinstance(value, float):
+        value = float(value)
+        return repr(value) if math.isfinite(value) else f"float({repr(value)!r})"
+    if isinstance(value, tuple):
+        items = [literal(v) for v in value]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+    raise CodegenError(f"bug in Layerloom: cannot write a {type(value).__name__} value into "
+                       "generated code; please report it")
+
+
+def _plain(value: Any) -> bool:
+    if value is None or type(value) in (bool, int, str):
+        return True
+    if type(value) is float:
+        return math.isfinite(value)
+    if type(value) in (list, tuple):
+        return all(_plain(v) for v in value)
+    if type(value) is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    return False
+
+
+def data_literal(value: Any, width: int = 100) -> str:
+    """A readable (pprint) Python literal of JSON-like data; the strict :func:`literal` when the
+    data holds anything pprint's repr could not round-trip (non-finite floats, subclasses)."""
+    return pprint.pformat(value, width=width, sort_dicts=False) if _plain(value) else literal(value)
 
 
 class _VarList(list):
@@ -191,6 +295,8 @@ class _Generator:
         self.block_inst_args: dict[str, dict[int, dict[str, Any]]] = {}
         self.node_lines: dict[tuple[str, str], list[int]] = {}
         self.attrs: dict[tuple[str, str], str] = {}
+        #: location tags: index -> (network or block name, node id); see :meth:`_tag`
+        self.tags: list[tuple[str, str]] = []
 
     # -- driver -------------------------------------------------------------------------------
     def run(self) -> PythonSource:
@@ -213,8 +319,18 @@ class _Generator:
         return PythonSource(strip_tags(text), network_classes, dict(self.block_classes), node_lines,
                             self.analysis, self.attrs)
 
+    def _tag(self, scope: str, node_id: str) -> str:
+        """A location mark for the end of a line: NUL, an index, NUL.
+
+        The node's scope and id stay beside the source (in ``self.tags``), never inside it; NUL
+        cannot come from project text (escape_text writes it as ``\\x00``), and the marks are
+        stripped before anyone sees or runs the text.
+        """
+        self.tags.append((scope, node_id))
+        return f"\x00{len(self.tags) - 1}\x00"
+
     def _header(self, classes: dict[str, str]) -> str:
-        title = self.project.name or "Untitled"
+        title = escape_text(self.project.name or "Untitled")
         nets = ", ".join(classes.values())
         doc = [f'"""{title} — PyTorch code generated by Layerloom {VERSION}.', "",
                f"Networks: {nets}. Shape comments use N for the batch size and T for a "
@@ -249,17 +365,15 @@ class _Generator:
         return [HELPERS[h] for h in HELPERS if h in wanted]
 
     def _registry(self, classes: dict[str, str]) -> str:
-        items = ", ".join(f"{name!r}: {cls}" for name, cls in classes.items())
+        items = ", ".join(f"{literal(name)}: {cls}" for name, cls in classes.items())
         return ("# Network name (as in the Layerloom project) -> class.\n"
                 f"NETWORKS: dict[str, type[nn.Module]] = {{{items}}}")
 
     def _locate_lines(self, text: str) -> dict[tuple[str, str], list[int]]:
         out: dict[tuple[str, str], list[int]] = {}
-        lines = text.splitlines()
-        for i, line in enumerate(lines, start=1):
-            m = re.search(r"  # @(\S+?):(\S+)$", line)
-            if m:
-                out.setdefault((m.group(1), m.group(2)), []).append(i)
+        for i, line in enumerate(text.split("\n"), start=1):
+            for m in _TAG.finditer(line):
+                out.setdefault(self.tags[int(m.group(1))], []).append(i)
         return out
 
     # -- block ordering and instances ---------------------------------------------------------
@@ -304,7 +418,7 @@ class _Generator:
         block = self.project.block(name)
         instances = self.instances[name]
         cls_name = self.block_classes[name]
-        ns = Namespace()
+        ns = Namespace(self.module_ns.used)
         attr_ns = Namespace()
         first = instances[0]
         # Per op node: the init Call of every instance, to find what differs.
@@ -318,6 +432,7 @@ class _Generator:
                 emissions[node_id] = ems
                 calls_by_node[node_id] = [e.init for e in ems]
         lifted: list[tuple[str, tuple]] = []  # (arg name, values per instance)
+        claimed: set[str] = set()  # block params already used for a lifted argument
         param_vectors = {p.name: tuple(inst.block_values[p.name] for inst in instances)  # type: ignore
                          for p in block.params}
 
@@ -326,13 +441,18 @@ class _Generator:
                 if vec == values:
                     return existing
             for pname, vec in param_vectors.items():
-                if vec == values and all(type(a) is type(b) for a, b in zip(vec, values)):
-                    name = pname if pname not in ns.used else None
-                    if name:
-                        ns.reserve(name)
-                        lifted.append((name, values))
-                        return name
-            candidate = default_name if default_name not in ns.used else f"{node_name}_{default_name}"
+                same_types = all(type(a) is type(b) for a, b in zip(vec, values, strict=False))
+                if vec == values and same_types:
+                    if pname in claimed:
+                        continue
+                    claimed.add(pname)
+                    # Through the namespace: a param named `lambda`, `range` or after a class
+                    # gets a safe spelling (`lambda_`) rather than breaking the module.
+                    name = ns.create(pname)
+                    lifted.append((name, values))
+                    return name
+            candidate = (default_name if default_name not in ns.used
+                         else f"{node_name}_{default_name}")
             name = ns.create(candidate)
             lifted.append((name, values))
             return name
@@ -348,21 +468,21 @@ class _Generator:
                 init_lines.append(f"        self.{attr} = "
                                   + self._render_call(calls, arg_for, nr.node.name,
                                                       _field_defaults(nr.cls))
-                                  + f"  # @{name}:{node_id}")
+                                  + self._tag(name, node_id))
                 self.helpers.update(emissions[node_id][0].helpers)
             elif nr.role == "block":
                 attr = attr_ns.create(nr.node.name)
                 attr_names[node_id] = attr
                 init_lines.append(f"        self.{attr} = "
                                   + self._block_ctor([inst.nodes[node_id] for inst in instances],
-                                                     arg_for) + f"  # @{name}:{node_id}")
+                                                     arg_for) + self._tag(name, node_id))
         self.block_arg_names[name] = [a for a, _ in lifted]
         self.block_inst_args[name] = {id(inst): {a: vec[i] for a, vec in lifted}
                                       for i, inst in enumerate(instances)}
         fwd = self._forward(name, [inst for inst in instances], attr_names, ns)
         sig = ", ".join(f"{a}: {type(vec[0]).__name__}" for a, vec in lifted)
         doc = block.description.strip() or f"The '{name}' block."
-        lines = [f"class {cls_name}(nn.Module):", f'    """{doc}"""', "",
+        lines = [f"class {cls_name}(nn.Module):", docstring(doc, "    "), "",
                  f"    def __init__(self{', ' + sig if sig else ''}) -> None:",
                  "        super().__init__()"]
         lines += init_lines
@@ -405,8 +525,9 @@ class _Generator:
         first = uses[0]
         name = first.params.block  # type: ignore[union-attr]
         if len({len(u.instances) for u in uses}) > 1:
-            raise CodegenError(f"block node '{first.node.name}' repeats a different number of times "
-                               "in different uses of its enclosing block; give it a fixed repeat")
+            raise CodegenError(f"block node '{first.node.name}' repeats a different number of "
+                               "times in different uses of its enclosing block; give it a fixed "
+                               "repeat")
         cls = self.block_classes[name]
         arg_names = self.block_arg_names[name]
 
@@ -454,15 +575,15 @@ class _Generator:
                     attr_names[node_id] = attr
                     init_lines.append(f"        self.{attr} = "
                                       + self._render_call([em.init], None, nr.node.name)
-                                      + f"  # @{scope}:{node_id}")
+                                      + self._tag(scope, node_id))
             elif nr.role == "block":
                 attr = attr_ns.create(nr.node.name)
                 attr_names[node_id] = attr
                 init_lines.append(f"        self.{attr} = {self._block_ctor([nr])}"
-                                  f"  # @{scope}:{node_id}")
+                                  + self._tag(scope, node_id))
         self.attrs.update({(scope, k): v for k, v in attr_names.items()})
         doc = res.net.description.strip() or f"The '{res.net.name}' network."
-        lines = [f"class {cls_name}(nn.Module):", f'    """{doc}"""', "",
+        lines = [f"class {cls_name}(nn.Module):", docstring(doc, "    "), "",
                  "    def __init__(self) -> None:", "        super().__init__()"]
         lines += init_lines
         lines.append("")
@@ -473,14 +594,14 @@ class _Generator:
     def _forward(self, scope: str, insts: list[NetworkResult], attrs: dict[str, str],
                  arg_ns: Namespace) -> list[str]:
         res = insts[0]
-        ns = Namespace(arg_ns.used - _RESERVED)
+        ns = Namespace((arg_ns.used - _RESERVED) | self.module_ns.used)
         var: dict[tuple[str, str], str] = {}
         args: list[str] = []
         body: list[str] = []
         returns: list[str] = []
         for node_id in res.order:
             nr = res.nodes[node_id]
-            tag = f"  # @{scope}:{node_id}"
+            tag = self._tag(scope, node_id)
             if nr.role in ("input", "block_input"):
                 ports = list(nr.outs) or [p.name for p in nr.cls.outputs]
                 if len(ports) == 1:
@@ -498,16 +619,16 @@ class _Generator:
                 returns.append(in_vars["x"][0])
                 continue
             outs = list(nr.outs)
-            comment = self._comment(insts, node_id)
+            shape_note = self._comment(insts, node_id)
             if nr.role == "block":
-                body += self._block_call(nr, attrs[node_id], in_vars, ns, var, comment, tag)
+                body += self._block_call(nr, attrs[node_id], in_vars, ns, var, shape_note, tag)
                 continue
             em = nr.cls.emit(nr.params, nr.ins)
             fmt: dict[str, Any] = {"self": f"self.{attrs[node_id]}" if node_id in attrs else ""}
             for port in nr.cls.inputs:
                 vs = in_vars.get(port.name, [])
                 fmt[port.name] = _VarList(vs) if port.variadic else (vs[0] if vs else "None")
-            call = em.call.format(**fmt)
+            call = _bulk_call(nr.cls.id, in_vars) or em.call.format(**fmt)
             out_names = {}
             if len(outs) == 1:
                 out_names[outs[0]] = ns.create(nr.node.name)
@@ -521,8 +642,9 @@ class _Generator:
                                              [q.name for q in nr.cls.outputs]})
             else:
                 target = out_names[outs[0]] if outs else "_"
-            body.append(f"        {target} = {call}  # {comment}{tag}")
-        ret_type = "Tensor" if len(returns) == 1 else f"tuple[{', '.join(['Tensor'] * len(returns))}]"
+            body.append(f"        {target} = {call}  # {shape_note}{tag}")
+        ret_type = ("Tensor" if len(returns) == 1
+                    else f"tuple[{', '.join(['Tensor'] * len(returns))}]")
         if any(isinstance(o.ins.get("x"), GraphSpec) for o in res.outputs()):
             ret_type = "Graph" if len(returns) == 1 else "tuple"
         lines = [f"    def forward(self, {', '.join(args)}) -> {ret_type}:"]
@@ -542,10 +664,10 @@ class _Generator:
         for port in outs:
             label = _merge_specs([inst.nodes[node_id].outs[port] for inst in insts])
             texts.append(label if len(outs) == 1 else f"{port}: {label}")
-        return ", ".join(texts)
+        return comment(", ".join(texts))
 
     def _block_call(self, nr: NodeResult, attr: str, in_vars: dict[str, list[str]], ns: Namespace,
-                    var: dict[tuple[str, str], str], comment: str, tag: str) -> list[str]:
+                    var: dict[tuple[str, str], str], shape_note: str, tag: str) -> list[str]:
         inst = nr.instances[0]
         in_names = [p for p in nr.in_vars]
         out_names = [o.node.name for o in inst.outputs()]
@@ -561,13 +683,13 @@ class _Generator:
         single_io = len(in_names) == 1 and len(out_names) == 1
         if repeat == 1 or single_io:
             note = f"×{repeat}, " if repeat > 1 else ""
-            return [f"        {target} = self.{attr}({args})  # {note}{comment}{tag}"]
+            return [f"        {target} = self.{attr}({args})  # {note}{shape_note}{tag}"]
         # Repeated multi-input block: the i-th output carries into the i-th input, the rest
         # (a decoder's memory, a graph's structure) pass to every repeat unchanged.
-        carried = dict(zip(in_names, targets.values()))
+        carried = dict(zip(in_names, targets.values(), strict=False))
         lines = [f"        {v} = {in_vars[p][0]}{tag}" for p, v in carried.items()]
         call_args = ", ".join(carried.get(p, in_vars[p][0]) for p in in_names)
-        lines.append(f"        for layer in self.{attr}:  # ×{repeat}, {comment}{tag}")
+        lines.append(f"        for layer in self.{attr}:  # ×{repeat}, {shape_note}{tag}")
         lines.append(f"            {target} = layer({call_args}){tag}")
         return lines
 
@@ -575,6 +697,133 @@ class _Generator:
 _DEFAULT = object()
 
 
+_TAG = re.compile("\x00([0-9]+)\x00")
+
+#: Fan-in above which a variadic merge is written as one flat call (``sum([...])``) instead of a
+#: chain ``a + b + c``: a chain of thousands of operators is nested so deeply that Python's
+#: compiler overflows its stack (RecursionError). ``sum`` adds left to right from 0, so the result
+#: equals the chain bit for bit.
+BULK_FAN_IN = 32
+_BULK = {"merge.add": "sum([{x}])", "merge.multiply": "math.prod([{x}])",
+         "merge.mean": "sum([{x}]) / {n}"}
+
+
+def _bulk_call(type_id: str, in_vars: dict[str, list[str]]) -> str | None:
+    """The flat form of a large Add/Multiply/Mean, or None to use the node's own emission."""
+    xs = in_vars.get("x", [])
+    if type_id not in _BULK or len(xs) <= BULK_FAN_IN:
+        return None
+    return _BULK[type_id].format(x=", ".join(xs), n=len(xs))
+
+
 def strip_tags(text: str) -> str:
-    """Remove the '  # @scope:node' location tags (kept in memory for the GUI, not in exports)."""
-    return re.sub(r"  # @\S+?:\S+$", "", text, flags=re.M)
+    """Remove the location marks (see ``_Generator._tag``); the mapping travels in node_lines."""
+    return _TAG.sub("", text)
+
+
+
+# -- the last gate ------------------------------------------------------------------------------
+
+_IMPORTS = {("__future__", "annotations"), ("typing", "NamedTuple"), ("torch", "Tensor"),
+            ("torch", "nn")}
+_PLAIN_IMPORTS = {"math", "torch", "torch.nn.functional"}
+#: Names generated code never uses; seeing one means text got in that the generator did not write.
+_FORBIDDEN_NAMES = {"__import__", "exec", "eval", "compile", "open", "globals", "locals", "vars",
+                    "getattr", "setattr", "delattr", "breakpoint", "input", "__builtins__",
+                    "memoryview"}
+
+
+def verify_source(text: str, node_lines: dict[tuple[str, str], list[int]] | None = None) -> None:
+    """Refuse generated text that is not the shape the generator writes, before it runs or lands.
+
+    A last gate that does not depend on how the text was made: every character printable (or a
+    newline), the module parses, its top level holds only the known imports, class and helper
+    definitions, plain assignments and the ``NETWORKS`` table, class bodies only a docstring,
+    annotations and methods, and no name that generated code never uses. A failure is a bug in
+    Layerloom, reported with the node whose line it is when known.
+    """
+    where = _line_owners(node_lines or {})
+    for i, line in enumerate(text.split("\n"), start=1):
+        bad = next((ch for ch in line if not ch.isprintable()), None)
+        if bad is not None:
+            _refuse(f"line {i} holds the raw control character {bad!r}", i, where)
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
+        lineno = getattr(err, "lineno", None)
+        _refuse(f"it does not parse ({type(err).__name__}: {getattr(err, 'msg', err)})", lineno,
+                where)
+    for k, stmt in enumerate(tree.body):
+        if k == 0 and _is_docstring(stmt):
+            continue
+        if isinstance(stmt, ast.ImportFrom):
+            ok = stmt.level == 0 and all((stmt.module, a.name) in _IMPORTS and a.asname is None
+                                         for a in stmt.names)
+        elif isinstance(stmt, ast.Import):
+            ok = all(a.name in _PLAIN_IMPORTS for a in stmt.names)
+        elif isinstance(stmt, ast.ClassDef):
+            ok = _class_ok(stmt)
+        elif isinstance(stmt, ast.FunctionDef):
+            ok = _function_ok(stmt)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            ok = all(isinstance(t, ast.Name) for t in targets)
+        else:
+            ok = False
+        if not ok:
+            _refuse(f"unexpected top-level {type(stmt).__name__} statement", stmt.lineno, where)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in _FORBIDDEN_NAMES:
+            _refuse(f"it uses the name {node.id!r}", node.lineno, where)
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("__")
+                and node.attr != "__init__"):
+            _refuse(f"it reads the attribute {node.attr!r}", node.lineno, where)
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+            and isinstance(stmt.value.value, str))
+
+
+def _function_ok(fn: ast.FunctionDef) -> bool:
+    """No decorators, and defaults that are constants: nothing of a def runs when it is made."""
+    defaults = [*fn.args.defaults, *(d for d in fn.args.kw_defaults if d is not None)]
+    return not fn.decorator_list and all(_constant(d) for d in defaults)
+
+
+def _constant(node: ast.expr) -> bool:
+    if isinstance(node, ast.UnaryOp):
+        return _constant(node.operand)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_constant(e) for e in node.elts)
+    return isinstance(node, ast.Constant)
+
+
+def _class_ok(cls: ast.ClassDef) -> bool:
+    """Bases are plain (dotted) names; the body only a docstring, field annotations and methods."""
+    if cls.decorator_list or cls.keywords:
+        return False
+    if not all(isinstance(b, (ast.Name, ast.Attribute)) for b in cls.bases):
+        return False
+    for k, stmt in enumerate(cls.body):
+        if k == 0 and _is_docstring(stmt):
+            continue
+        if isinstance(stmt, ast.FunctionDef) and _function_ok(stmt):
+            continue
+        if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+                and (stmt.value is None or _constant(stmt.value))):
+            continue
+        return False
+    return True
+
+
+def _line_owners(node_lines: dict[tuple[str, str], list[int]]) -> dict[int, tuple[str, str]]:
+    return {line: key for key, lines in node_lines.items() for line in lines}
+
+
+def _refuse(what: str, lineno: int | None, where: dict[int, tuple[str, str]]) -> None:
+    owner = where.get(lineno) if lineno is not None else None
+    node = f" (from node '{escape_text(owner[1])}' in '{escape_text(owner[0])}')" if owner else ""
+    raise CodegenError(f"bug in Layerloom's code generator: the generated module was refused "
+                       f"because {what}{node}, at line {lineno}. Nothing was run or written; "
+                       "please report this with the project file.")

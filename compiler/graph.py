@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Callable, Iterable, Sequence
+from enum import Enum
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import networkx as nx
 from pydantic import ValidationError
@@ -27,17 +28,33 @@ from .project import (
     NetworkModel,
     NodeModel,
     Project,
+    TrainingModel,
     new_id,
 )
 
-Notify = Callable[[str, dict], None]
+
+class Change(str, Enum):
+    """What an edit changed: the event the document announces and views follow. A ``str`` enum, so
+    it travels through Qt signals as text and compares equal to its value."""
+
+    NODE_ADDED = "node_added"
+    NODE_REMOVED = "node_removed"
+    NODE_CHANGED = "node_changed"
+    EDGES_CHANGED = "edges_changed"
+    POSITIONS = "positions"
+    STRUCTURE = "structure"  # networks or blocks reshaped (make/expand block, paste, restore)
+    TRAINING = "training"
+    RESET = "reset"  # a different project was loaded
+
+
+Notify = Callable[[Change, dict], None]
 
 
 class GraphEditError(ValueError):
     """An edit refused, with the reason (shown in the status bar / raised to scripts)."""
 
 
-def _no_notify(event: str, info: dict) -> None:
+def _no_notify(event: Change, info: dict) -> None:
     pass
 
 
@@ -45,8 +62,6 @@ def _base_name(type_id: str) -> str:
     name = registry.get(type_id).name.lower()
     return re.sub(r"[^a-z0-9]+", "_", name).strip("_") or "node"
 
-
-NodeSpec = "str | tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], str]"
 
 
 class Graph:
@@ -131,7 +146,7 @@ class Graph:
             self.net.nodes.append(node)
         else:
             self.net.nodes.insert(index, node)
-        self.notify("node_added", {"network": self.net.name, "node": node.id})
+        self.notify(Change.NODE_ADDED, {"network": self.net.name, "node": node.id})
 
     def remove(self, node_id: str) -> tuple[NodeModel, int, list[tuple[int, EdgeModel]]]:
         """Remove a node and its wires; returns what undo needs to put them back."""
@@ -140,14 +155,14 @@ class Graph:
         wires = [(i, e) for i, e in enumerate(self.net.edges) if node_id in (e.src, e.dst)]
         self.net.edges = [e for e in self.net.edges if node_id not in (e.src, e.dst)]
         self.net.nodes.remove(node)
-        self.notify("node_removed", {"network": self.net.name, "node": node_id})
+        self.notify(Change.NODE_REMOVED, {"network": self.net.name, "node": node_id})
         return node, index, wires
 
     def restore(self, node: NodeModel, index: int, wires: Sequence[tuple[int, EdgeModel]]) -> None:
         self.insert_node(node, index)
         for i, e in sorted(wires, key=lambda w: w[0]):
             self.net.edges.insert(min(i, len(self.net.edges)), e)
-        self.notify("edges_changed", {"network": self.net.name})
+        self.notify(Change.EDGES_CHANGED, {"network": self.net.name})
 
     def rename(self, node_id: str, name: str) -> None:
         node = self.node(node_id)
@@ -159,7 +174,7 @@ class Graph:
         if any(n.name == name and n.id != node_id for n in self.net.nodes):
             raise GraphEditError(f"a node named '{name}' already exists")
         node.name = name
-        self.notify("node_changed", {"network": self.net.name, "node": node_id})
+        self.notify(Change.NODE_CHANGED, {"network": self.net.name, "node": node_id})
 
     def set_params(self, node_id: str, **params: Any) -> dict[str, Any]:
         """Change params; returns the old values of those keys (absent keys map to a sentinel)."""
@@ -172,7 +187,7 @@ class Graph:
                 trial.params.pop(k, None)
         self._check_params(trial)
         node.params = trial.params
-        self.notify("node_changed", {"network": self.net.name, "node": node_id})
+        self.notify(Change.NODE_CHANGED, {"network": self.net.name, "node": node_id})
         return old
 
     def _check_params(self, node: NodeModel) -> None:
@@ -228,7 +243,7 @@ class Graph:
             self.net.edges.append(edge)
         else:
             self.net.edges.insert(index, edge)
-        self.notify("edges_changed", {"network": self.net.name})
+        self.notify(Change.EDGES_CHANGED, {"network": self.net.name})
         return edge
 
     def disconnect(self, edge: EdgeModel) -> int:
@@ -236,9 +251,36 @@ class Graph:
         for i, e in enumerate(self.net.edges):
             if e == edge:
                 del self.net.edges[i]
-                self.notify("edges_changed", {"network": self.net.name})
+                self.notify(Change.EDGES_CHANGED, {"network": self.net.name})
                 return i
         raise GraphEditError("that wire does not exist")
+
+    def insert_edge(self, edge: EdgeModel, index: int | None = None) -> None:
+        """Put a wire back at ``index`` (undo of a disconnect or a replaced wire)."""
+        for end, node_id in (("source", edge.src), ("target", edge.dst)):
+            if not any(n.id == node_id for n in self.net.nodes):
+                raise GraphEditError(f"the wire's {end} node '{node_id}' does not exist")
+        at = len(self.net.edges) if index is None else min(max(index, 0), len(self.net.edges))
+        self.net.edges.insert(at, edge)
+        self.notify(Change.EDGES_CHANGED, {"network": self.net.name})
+
+    # -- layout -------------------------------------------------------------------------------
+    def positions(self) -> dict[str, list[float]]:
+        """Node positions of this network, kept in ``project.ui`` so files carry the layout.
+        Read-only use: change them with :meth:`set_positions`."""
+        return self.project.ui.get("positions", {}).get(self.net.name, {})
+
+    def set_positions(self, values: Mapping[str, Sequence[float] | None]) -> dict[str, Any]:
+        """Move nodes (``None`` forgets a stored position); returns the old values for undo."""
+        store = self.project.ui.setdefault("positions", {}).setdefault(self.net.name, {})
+        old = {k: copy.copy(store.get(k)) for k in values}
+        for k, v in values.items():
+            if v is None:
+                store.pop(k, None)
+            else:
+                store[k] = [float(v[0]), float(v[1])]
+        self.notify(Change.POSITIONS, {"network": self.net.name, "nodes": list(values)})
+        return old
 
     def _reaches(self, start: str, target: str) -> bool:
         seen, stack = set(), [start]
@@ -366,7 +408,7 @@ def make_block(project: Project, network: str, node_ids: Iterable[str], block_na
             graph.connect(e.src, block_node, e.src_port, incoming[key])
     for e in boundary_out:
         graph.connect(block_node, e.dst, outgoing[(e.src, e.src_port)], e.dst_port)
-    graph.notify("blocks_changed", {"block": block_name})
+    graph.notify(Change.STRUCTURE, {"block": block_name})
     return block_node
 
 
@@ -440,3 +482,36 @@ def add_network(project: Project, name: str, description: str = "") -> Graph:
 def ref(name: str) -> dict[str, str]:
     """A param value bound to the enclosing block's param ``name``."""
     return {PARAM_REF_KEY: name}
+
+
+class ProjectEdits:
+    """Project-wide edits with the same announce hook as :class:`Graph`: training settings and
+    whole-state restores (the undo of edits that reshape networks and blocks)."""
+
+    def __init__(self, project: Project, notify: Notify | None = None) -> None:
+        self.project = project
+        self.notify = notify or _no_notify
+
+    def set_training(self, training: TrainingModel) -> TrainingModel:
+        """Replace the training section; returns the old one."""
+        old = self.project.training
+        self.project.training = training.model_copy(deep=True)
+        self.notify(Change.TRAINING, {})
+        return old
+
+    def snapshot(self) -> dict[str, Any]:
+        """The editable parts of the project (networks, blocks, layout), deep-copied."""
+        return {"networks": [n.model_copy(deep=True) for n in self.project.networks],
+                "blocks": [b.model_copy(deep=True) for b in self.project.blocks],
+                "ui": copy.deepcopy(self.project.ui)}
+
+    def reshaped(self, network: str | None = None) -> None:
+        """Announce an edit that reshaped networks or blocks in place (make or expand a block)."""
+        self.notify(Change.STRUCTURE, {"network": network} if network else {})
+
+    def restore(self, snap: Mapping[str, Any], network: str | None = None) -> None:
+        """Put back a :meth:`snapshot`; ``network`` names the one the views should show."""
+        self.project.networks = [n.model_copy(deep=True) for n in snap["networks"]]
+        self.project.blocks = [b.model_copy(deep=True) for b in snap["blocks"]]
+        self.project.ui = copy.deepcopy(snap["ui"])
+        self.reshaped(network)

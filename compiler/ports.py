@@ -8,7 +8,7 @@ from nodes import Port, registry
 from nodes.base import Params
 from nodes.io import role_of
 
-from .project import PARAM_REF_KEY, NodeModel, Project
+from .project import PARAM_REF_KEY, EdgeModel, NodeModel, Project
 
 
 def is_ref(value: Any) -> bool:
@@ -26,6 +26,9 @@ def resolve_params(project: Project, node: NodeModel,
     for key, value in node.params.items():
         if is_ref(value):
             ref = value[PARAM_REF_KEY]
+            if not isinstance(ref, str):
+                raise ValueError(f"param '{key}': a block param reference names a param, "
+                                 f"e.g. {{\"{PARAM_REF_KEY}\": \"planes\"}}")
             if block_values is None:
                 raise ValueError(f"param '{key}' refers to block param '{ref}' outside a block")
             if ref not in block_values:
@@ -40,6 +43,31 @@ def resolve_params(project: Project, node: NodeModel,
         if unknown:
             raise KeyError(f"block '{block.name}' has no param '{sorted(unknown)[0]}'")
     return params
+
+
+def find_port(ports: tuple[Port, ...], name: str) -> Port | None:
+    """The port called ``name``; the one lookup that loading, validation and editing share."""
+    return next((p for p in ports if p.name == name), None)
+
+
+def wire_problem(project: Project, edge: EdgeModel,
+                 by_id: Mapping[str, NodeModel]) -> tuple[str, str] | None:
+    """Why a wire cannot exist in its network, as (message, offending field), or None.
+
+    Checks what makes a document inconsistent (ends that name no node or no port, a node wired to
+    itself); kinds and counts of wires are diagnostics of ``compiler.validate``.
+    """
+    for end, port_attr, side in (("src", "src_port", 1), ("dst", "dst_port", 0)):
+        node_id = getattr(edge, end)
+        if node_id not in by_id:
+            return f"wire to a missing node '{node_id}'", end
+        port = getattr(edge, port_attr)
+        if find_port(ports_of(project, by_id[node_id])[side], port) is None:
+            what = "output" if side else "input"
+            return f"node '{by_id[node_id].name}' has no {what} port '{port}'", port_attr
+    if edge.src == edge.dst:
+        return f"node '{by_id[edge.src].name}' is wired to itself", "dst"
+    return None
 
 
 def block_args(project: Project, params: Any) -> dict[str, Any]:
@@ -60,6 +88,8 @@ def ports_of(project: Project, node: NodeModel) -> tuple[tuple[Port, ...], tuple
     block = project.block(name)
     ins, outs = [], []
     for inner in block.nodes:
+        if not registry.has(inner.type):
+            continue  # an unknown inner type is the block's own diagnostic, not its ports'
         role = role_of(registry.get(inner.type))
         if role == "block_input":
             kind = inner.params.get("kind", "tensor")

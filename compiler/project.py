@@ -1,30 +1,91 @@
 """The project file: a pydantic model of networks, blocks, training settings and UI metadata.
 
-A ``.loom`` file is JSON of :class:`Project`. Loading never executes code: it parses JSON, migrates
-old schema versions, validates the structure with pydantic, then checks what pydantic cannot (node
-types exist, params are valid, wires name real nodes and ports). The first problem becomes one
-:class:`ProjectLoadError` whose ``path`` is a JSON path such as ``networks[0].nodes[3].params``.
+A ``.loom`` file is JSON of :class:`Project`. This module is the *structure* of the file and nothing
+else: it parses JSON, migrates old schema versions and validates the shape with pydantic, so it
+imports nothing of the compiler or the node catalogue (it is a leaf). What needs the catalogue
+(node types exist, params are valid, wires name real ports) lives in :mod:`compiler.loading`, whose
+``load``/``loads`` are the entry points. The first problem becomes one :class:`ProjectLoadError`
+whose ``path`` is a JSON path such as ``networks[0].nodes[3].params``.
+
+Defence in depth: every string that can reach generated source is constrained here (ids match a
+strict pattern, names carry no control or line-break characters), and anything ``to_json`` could
+not write back (lone surrogates, NaN, absurd nesting) is refused at load so a save cannot fail.
 """
 
 from __future__ import annotations
 
+import glob
 import json
+import math
 import os
+import stat
 import tempfile
+import time
+import unicodedata
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 SCHEMA_VERSION = 1
 EXTENSION = ".loom"
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NODES = 20_000
+#: Deepest JSON nesting anywhere in a file, and inside ``ui`` (whose content is free-form).
+MAX_DEPTH = 64
+MAX_UI_DEPTH = 32
+#: Most values (containers and leaves) that ``ui`` may hold: a few per node is plenty.
+MAX_UI_ITEMS = 500_000
+#: Longest description, in characters (names are bounded by their fields).
+MAX_TEXT = 100_000
+#: A stale temporary file of an interrupted save older than this (seconds) is removed on save.
+STALE_TMP_SECONDS = 60.0
+
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+TYPE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$"
 
 ParamValue = Any
 PARAM_REF_KEY = "$param"
 """An inner node param ``{"$param": "planes"}`` takes the value of the enclosing block's param."""
+
+#: Format characters that some scripts and emoji need (zero-width (non-)joiner); other Cf
+#: characters (bidi overrides, BOM, soft hyphen...) only hide or reorder text.
+_ALLOWED_FORMAT = {"\u200c", "\u200d"}
+
+
+def _bad_char(text: str, allowed: frozenset[str] = frozenset()) -> str | None:
+    """The first character of ``text`` that may not appear in it, or None."""
+    for ch in text:
+        if ch in allowed:
+            continue
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Zl", "Zp", "Cs") or (cat == "Cf" and ch not in _ALLOWED_FORMAT):
+            return ch
+    return None
+
+
+def _plain_line(text: str) -> str:
+    """A name: one line of printable text (no control, format or line-break characters)."""
+    ch = _bad_char(text)
+    if ch is not None:
+        raise ValueError(f"must not contain the control character {ascii(ch)}")
+    return text
+
+
+def _plain_text(text: str) -> str:
+    """A description: printable text where only newline and tab are allowed as controls."""
+    ch = _bad_char(text, frozenset("\n\t"))
+    if ch is not None:
+        raise ValueError(f"must not contain the control character {ascii(ch)} "
+                         "(only newlines and tabs are allowed)")
+    return text
+
+
+Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_plain_line)]
+Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_plain_text)]
+NodeId = Annotated[str, Field(pattern=ID_PATTERN)]
+PortName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_plain_line)]
 
 
 def new_id() -> str:
@@ -36,24 +97,24 @@ class _Model(BaseModel):
 
 
 class NodeModel(_Model):
-    id: str = Field(default_factory=new_id, min_length=1, max_length=64)
-    type: str = Field(min_length=1, max_length=100)
-    name: str = Field(min_length=1, max_length=100)
+    id: NodeId = Field(default_factory=new_id)
+    type: str = Field(pattern=TYPE_PATTERN)
+    name: Name
     params: dict[str, ParamValue] = Field(default_factory=dict)
 
 
 class EdgeModel(_Model):
-    src: str
-    src_port: str = "y"
-    dst: str
-    dst_port: str = "x"
+    src: NodeId
+    src_port: PortName = "y"
+    dst: NodeId
+    dst_port: PortName = "x"
 
 
 class NetworkModel(_Model):
     """A graph of nodes: a network trained by a recipe, or (as BlockModel) a reusable block."""
 
-    name: str = Field(min_length=1, max_length=100)
-    description: str = ""
+    name: Name
+    description: Text = ""
     nodes: list[NodeModel] = Field(default_factory=list, max_length=MAX_NODES)
     edges: list[EdgeModel] = Field(default_factory=list, max_length=4 * MAX_NODES)
 
@@ -73,7 +134,7 @@ class NetworkModel(_Model):
 class BlockParam(_Model):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     default: int | float | bool | str
-    description: str = ""
+    description: Text = ""
 
 
 class BlockModel(NetworkModel):
@@ -88,8 +149,8 @@ class BlockModel(NetworkModel):
 class TrainingModel(_Model):
     """What the train panel and ``layerloom train`` use. Recipes validate ``hyper`` themselves."""
 
-    recipe: str | None = None
-    dataset: str | None = None
+    recipe: Name | None = None
+    dataset: Name | None = None
     dataset_options: dict[str, Any] = Field(default_factory=dict)
     hyper: dict[str, Any] = Field(default_factory=dict)
 
@@ -97,9 +158,9 @@ class TrainingModel(_Model):
 class Project(_Model):
     format: Literal["layerloom"] = "layerloom"
     schema_version: int = SCHEMA_VERSION
-    name: str = "Untitled"
-    description: str = ""
-    template: str | None = None
+    name: Name = "Untitled"
+    description: Text = ""
+    template: Name | None = None
     networks: list[NetworkModel] = Field(default_factory=list)
     blocks: list[BlockModel] = Field(default_factory=list)
     training: TrainingModel = Field(default_factory=TrainingModel)
@@ -158,6 +219,9 @@ def _v0_to_v1(raw: dict) -> dict:
     """Version 0 (pre-release) kept ``networks`` as a name->network mapping."""
     nets = raw.get("networks")
     if isinstance(nets, dict):
+        for key, value in nets.items():
+            if not isinstance(value, dict):
+                raise ProjectLoadError("a network must be a JSON object", f"networks.{key}")
         raw["networks"] = [dict(v, name=k) for k, v in nets.items()]
     raw["schema_version"] = 1
     return raw
@@ -180,7 +244,7 @@ def migrate(raw: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-# Loading and saving
+# Parsing (structure only) and saving
 # ----------------------------------------------------------------------------------------------
 
 
@@ -194,55 +258,119 @@ def _json_path(loc: tuple) -> str:
     return out
 
 
-def _pydantic_error(err: ValidationError, prefix: str = "") -> ProjectLoadError:
+def pydantic_error(err: ValidationError, prefix: str = "") -> ProjectLoadError:
+    """The first error of a pydantic ValidationError as a ProjectLoadError under ``prefix``."""
     first = err.errors()[0]
     path = _json_path(tuple(first.get("loc", ())))
     if prefix:
         path = prefix + ("." + path if path and not path.startswith("[") else path)
-    return ProjectLoadError(first.get("msg", "invalid value"), path)
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return ProjectLoadError(message, path)
 
 
-def loads(text: str, *, source: str | None = None) -> Project:
-    """Parse, migrate and fully check a project; raise ProjectLoadError with a JSON path."""
+def _refuse_constant(name: str) -> Any:
+    raise ProjectLoadError(f"{name} is not a number a project may hold; use a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ProjectLoadError(f"the number {text[:40]} is too large; use a finite number")
+    return value
+
+
+def _check_tree(raw: Any) -> None:
+    """Refuse what would load but could not be written back or would cost without bound:
+    lone surrogates (``to_json`` fails on them), nesting deeper than MAX_DEPTH (MAX_UI_DEPTH
+    inside ``ui``) and a ``ui`` with more than MAX_UI_ITEMS values. Iterative, so a deep file
+    cannot exhaust the stack here; scalars are checked in place, only containers are stacked."""
+    stack: list[tuple[Any, tuple, int]] = [(raw, (), 0)]
+    ui_items = 0
+    while stack:
+        value, loc, depth = stack.pop()
+        in_ui = bool(loc) and loc[0] == "ui"
+        limit = MAX_UI_DEPTH if in_ui else MAX_DEPTH
+        if depth >= limit:
+            raise ProjectLoadError(f"nested more than {limit} levels deep", _json_path(loc))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str):
+                _check_string(key, loc + (key,))
+            if in_ui or (not loc and key == "ui"):
+                ui_items += 1
+                if ui_items > MAX_UI_ITEMS:
+                    raise ProjectLoadError(f"ui holds more than {MAX_UI_ITEMS} values", "ui")
+            if isinstance(item, str):
+                _check_string(item, loc + (key,))
+            elif isinstance(item, (dict, list)):
+                stack.append((item, loc + (key,), depth + 1))
+
+
+def _check_string(text: str, loc: tuple) -> None:
     try:
-        raw = json.loads(text)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProjectLoadError("text holds a lone surrogate (\\ud800-\\udfff), which is not "
+                               "valid Unicode", _json_path(loc)) from None
+
+
+def parse_json(text: str, *, source: str | None = None) -> dict:
+    """JSON text to a raw dict, refusing NaN/Infinity, oversized numbers and deep nesting."""
+    try:
+        raw = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except ProjectLoadError as err:
+        err.file = source
+        raise
     except json.JSONDecodeError as err:
         raise ProjectLoadError(f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
                                file=source) from None
     except RecursionError:
         raise ProjectLoadError("JSON nested too deeply", file=source) from None
+    except ValueError:  # an integer literal longer than Python's 4,300-digit limit
+        raise ProjectLoadError("a number in the file has more than 4,300 digits",
+                               file=source) from None
     if not isinstance(raw, dict):
         raise ProjectLoadError("a project file must hold a JSON object", file=source)
-    if raw.get("format", "layerloom") != "layerloom":
-        raise ProjectLoadError("not a Layerloom project (format is not 'layerloom')", "format", source)
+    return raw
+
+
+def parse(text: str, *, source: str | None = None) -> Project:
+    """Structure only: JSON, migration, pydantic and the string/tree limits of this module.
+
+    It does not know node types, so it is not a full load: use ``compiler.loading.loads``.
+    """
+    raw = parse_json(text, source=source)
     try:
-        raw = migrate(raw)
-        project = Project.model_validate(raw)
-        check_semantics(project)
+        _check_tree(raw)
+        if raw.get("format", "layerloom") != "layerloom":
+            raise ProjectLoadError("not a Layerloom project (format is not 'layerloom')", "format")
+        return Project.model_validate(migrate(raw))
     except ValidationError as err:
-        e = _pydantic_error(err)
+        e = pydantic_error(err)
         e.file = source
         raise e from None
     except ProjectLoadError as err:
         err.file = source
         raise
-    return project
 
 
-def load(path: str | os.PathLike) -> Project:
+def read_text(path: str | os.PathLike) -> str:
+    """A project file's text: size-checked, UTF-8, every failure a ProjectLoadError."""
     p = Path(path)
     try:
-        size = p.stat().st_size
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            raise ProjectLoadError("cannot read the file: not a regular file", file=p)
+        size = st.st_size
         if size > MAX_FILE_BYTES:
             raise ProjectLoadError(f"file is {size} bytes; the limit is {MAX_FILE_BYTES}", file=p)
         data = p.read_bytes()
     except OSError as err:
         raise ProjectLoadError(f"cannot read the file: {err.strerror or err}", file=p) from None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ProjectLoadError(f"not UTF-8 text (byte {err.start})", file=p) from None
-    return loads(text, source=str(p))
 
 
 def save(project: Project, path: str | os.PathLike) -> None:
@@ -250,13 +378,41 @@ def save(project: Project, path: str | os.PathLike) -> None:
     atomic_write_text(Path(path), project.to_json() + "\n")
 
 
+def _new_file_mode() -> int:
+    """0666 less the umask: the mode ``open()`` would give a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temp files of saves that were killed before their rename: older than a minute, gone."""
+    now = time.time()
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if now - tmp.lstat().st_mtime > STALE_TMP_SECONDS and tmp.is_file():
+                tmp.unlink()
+        except OSError:
+            pass  # another process may be mid-save or have removed it: not ours to fail on
+
+
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so a crash leaves either the old or the new file, never half.
+
+    The target keeps its mode (mkstemp would make it 0600); a new file gets 0666 less the umask.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = _new_file_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
+            os.fchmod(fh.fileno(), mode)
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -266,60 +422,3 @@ def atomic_write_text(path: Path, text: str) -> None:
             pass
         raise
 
-
-# ----------------------------------------------------------------------------------------------
-# Semantic checks that pydantic's structure cannot express
-# ----------------------------------------------------------------------------------------------
-
-
-def check_semantics(project: Project) -> None:
-    """Refuse what would make the document inconsistent; graph-level problems (cycles, missing
-    wires, shapes) are diagnostics of validate.py, not load errors, so the user can fix them."""
-    from nodes import registry
-
-    from .ports import ports_of, resolve_params
-
-    names: set[str] = set()
-    for i, net in enumerate(project.networks):
-        if net.name in names:
-            raise ProjectLoadError(f"two networks are named '{net.name}'", f"networks[{i}].name")
-        names.add(net.name)
-    block_names: set[str] = set()
-    for i, blk in enumerate(project.blocks):
-        if blk.name in block_names:
-            raise ProjectLoadError(f"two blocks are named '{blk.name}'", f"blocks[{i}].name")
-        block_names.add(blk.name)
-
-    groups = [("networks", project.networks), ("blocks", project.blocks)]
-    for group, items in groups:
-        for i, net in enumerate(items):
-            base = f"{group}[{i}]"
-            ids: dict[str, Any] = {}
-            for j, node in enumerate(net.nodes):
-                at = f"{base}.nodes[{j}]"
-                if node.id in ids:
-                    raise ProjectLoadError(f"node id '{node.id}' is used twice", f"{at}.id")
-                if not registry.has(node.type):
-                    raise ProjectLoadError(f"unknown node type '{node.type}'", f"{at}.type")
-                node.type = registry.canonical_id(node.type)
-                ids[node.id] = node
-                defaults = project.block(net.name).param_defaults() if group == "blocks" else None
-                try:
-                    resolve_params(project, node, defaults)
-                except ValidationError as err:
-                    raise _pydantic_error(err, f"{at}.params") from None
-                except (KeyError, ValueError) as err:
-                    raise ProjectLoadError(str(err).strip("'\""), f"{at}.params") from None
-            for j, edge in enumerate(net.edges):
-                at = f"{base}.edges[{j}]"
-                for end, port_attr, side in (("src", "src_port", "outputs"),
-                                             ("dst", "dst_port", "inputs")):
-                    node_id = getattr(edge, end)
-                    if node_id not in ids:
-                        raise ProjectLoadError(f"wire to a missing node '{node_id}'", f"{at}.{end}")
-                    port = getattr(edge, port_attr)
-                    ins, outs = ports_of(project, ids[node_id])
-                    if port not in {p.name for p in (outs if side == "outputs" else ins)}:
-                        raise ProjectLoadError(
-                            f"node '{ids[node_id].name}' has no {side[:-1]} port '{port}'",
-                            f"{at}.{port_attr}")

@@ -18,7 +18,7 @@ from nodes.base import GraphSpec, TensorSpec
 from .build import BuiltModule, build
 from .codegen import PythonSource, generate
 from .project import Project
-from .shapes import Analysis, NetworkResult, analyze
+from .shapes import MAX_FLOP_INSTANCES, Analysis, NetworkResult, analyze
 
 SUMMARY_SIZES = {"N": 1, "T": 32, "S": 32, "V": 34, "E": 156, "B": 1}
 
@@ -53,7 +53,7 @@ def example_inputs(res: NetworkResult, device: str | torch.device = "meta",
     """One input per forward argument, in order, shaped from the Input nodes' specs."""
     args: list[Any] = []
     for inp in res.inputs():
-        for port, spec in inp.outs.items():
+        for spec in inp.outs.values():
             if isinstance(spec, GraphSpec):
                 args.append(_example_graph(device, sizes))
             elif isinstance(spec, TensorSpec):
@@ -97,6 +97,10 @@ def _summarize_network(name: str, res: NetworkResult, built: BuiltModule,
     summary.params = sum(p.numel() for p in model.parameters())
     summary.trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     per_module: dict[str, int] = {}
+    if res.instance_count > MAX_FLOP_INSTANCES:
+        summary.error = (f"FLOPs not counted: {res.instance_count:,} node instances, over the "
+                         f"limit of {MAX_FLOP_INSTANCES:,} for counting")
+        return _per_node(summary, name, res, model, source, per_module)
     try:
         counter = FlopCounterMode(display=False)
         with counter, torch.no_grad():
@@ -106,6 +110,11 @@ def _summarize_network(name: str, res: NetworkResult, built: BuiltModule,
             per_module[fqn] = sum(ops.values())
     except Exception as err:  # an op without a meta kernel: figures stay partial, not fatal
         summary.error = f"FLOPs unavailable: {type(err).__name__}: {err}"
+    return _per_node(summary, name, res, model, source, per_module)
+
+
+def _per_node(summary: NetworkSummary, name: str, res: NetworkResult, model: Any,
+              source: PythonSource, per_module: dict[str, int]) -> NetworkSummary:
     cls_name = type(model).__name__
     for node_id in res.order:
         nr = res.nodes[node_id]

@@ -7,6 +7,7 @@ mistake.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,7 @@ def check_structure(project: Project, net: NetworkModel,
         w.in_ports[node.id], w.out_ports[node.id] = ins, outs
         w.sources[node.id] = {p.name: [] for p in ins}
 
+    _check_boundary_names(net, w, by_id)
     graph = nx.DiGraph()
     graph.add_nodes_from(w.types)
     for edge in net.edges:
@@ -90,9 +92,8 @@ def check_structure(project: Project, net: NetworkModel,
                                        + ", ".join(names),
                                        "remove one wire of the loop; recurrence belongs inside an "
                                        "RNN/LSTM/GRU node"))
-    acyclic = graph.subgraph([n for n in graph if n not in w.in_cycle])
     position = {n.id: i for i, n in enumerate(net.nodes)}  # ties keep the order nodes were added
-    w.order = list(nx.lexicographical_topological_sort(acyclic, key=position.__getitem__))
+    w.order = _topological_order(graph, w.in_cycle, position)
 
     # Inputs: required ports wired once (variadic ports take several).
     for node_id, ports in w.in_ports.items():
@@ -106,15 +107,62 @@ def check_structure(project: Project, net: NetworkModel,
             elif len(wires) > 1 and not port.variadic:
                 names = ", ".join(by_id[s].name for s, _ in wires)
                 w.diagnostics.append(_diag(
-                    net, node, "error", f"input '{port.name}' has {len(wires)} wires (from {names})",
+                    net, node, "error",
+                    f"input '{port.name}' has {len(wires)} wires (from {names})",
                     "keep one wire, or merge them first with Add or Concat", port.name))
 
     _check_reachability(net, by_id, graph, w)
     return w
 
 
+def _topological_order(graph: nx.DiGraph, skip: set[str], position: dict[str, int]) -> list[str]:
+    """Kahn's algorithm over plain dicts, smallest position first among ready nodes: the order of
+    networkx's lexicographical_topological_sort on the acyclic part, without its subgraph view
+    (which cost seconds at 10,000 nodes)."""
+    indegree = {n: 0 for n in graph if n not in skip}
+    for n in indegree:
+        for m in graph.succ[n]:
+            if m in indegree:
+                indegree[m] += 1
+    ready = [(position[n], n) for n, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        order.append(n)
+        for m in graph.succ[n]:
+            if m in indegree:
+                indegree[m] -= 1
+                if indegree[m] == 0:
+                    heapq.heappush(ready, (position[m], m))
+    return order
+
+
+def _check_boundary_names(net: NetworkModel, w: Wiring, by_id: dict[str, NodeModel]) -> None:
+    """Block Inputs (and Outputs) become the block's argument (and result) names, so two of one
+    name would make a forward that cannot be called (Python refuses duplicate arguments)."""
+    seen: dict[tuple[str, str], str] = {}
+    for node_id, cls in w.types.items():
+        role = role_of(cls)
+        if role not in ("block_input", "block_output"):
+            continue
+        node = by_id[node_id]
+        key = (role, node.name)
+        if key in seen:
+            kind = "Block Input" if role == "block_input" else "Block Output"
+            w.diagnostics.append(_diag(net, node, "error",
+                                       f"two {kind} nodes are named '{node.name}'",
+                                       f"rename one: each {kind} of a block needs its own name"))
+        seen.setdefault(key, node_id)
+
+
 def _check_edge(net: NetworkModel, edge: EdgeModel, by_id: dict[str, NodeModel], w: Wiring) -> bool:
     src, dst = by_id.get(edge.src), by_id.get(edge.dst)
+    if src is not None and edge.src == edge.dst:
+        w.diagnostics.append(_diag(net, src, "error", "a wire goes from this node into itself",
+                                   "delete the wire; recurrence belongs inside an RNN/LSTM/GRU "
+                                   "node", edge.dst_port))
+        return False
     if src is None or dst is None:
         missing = edge.src if src is None else edge.dst
         w.diagnostics.append(_diag(net, src or dst, "error", f"a wire ends at missing node "

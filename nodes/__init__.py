@@ -1,5 +1,6 @@
 """Layerloom's catalogue of node types (Qt-free). Look types up with :func:`nodes.registry.get`."""
 
+from . import families  # noqa: F401  (each family module registers its types on import)
 from .base import (
     Call,
     Emission,

@@ -8,12 +8,25 @@ plain dict and lets the compiler, the GUI and the tests share one catalogue.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping, Sequence, Union
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Iterable,
+    Literal,
+    Mapping,
+    Sequence,
+    Union,
+    get_args,
+    get_origin,
+)
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
-Dim = Union[int, str]
+from .dims import Dim
+
 """A tensor dimension: a concrete size, or a symbol ("N" batch, "T" sequence, "V" graph nodes)."""
 
 #: Concrete stand-ins for symbolic dims when a shape must be materialised (tests, meta runs).
@@ -116,13 +129,73 @@ class Emission:
     init: Call | None = None
     unpack: str | None = None
     helpers: tuple[str, ...] = ()
-    imports: tuple[str, ...] = ()
 
 
 class Params(BaseModel):
-    """Base of every node's parameter model: strict about unknown fields, so typos are caught."""
+    """Base of every node's parameter model: strict about unknown fields, so typos are caught.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    Also strict about numbers: pydantic's lax mode would turn ``true`` into the size 1 and the
+    string ``"128"`` into 128, hiding a broken file. A bool or a string is refused wherever the
+    field's type offers no bool, no str and no matching Literal (JSON lists for tuples stay fine);
+    NaN and infinities are refused everywhere.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lax_numbers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name, value in data.items():
+            info = cls.model_fields.get(name) if isinstance(name, str) else None
+            if info is None:
+                continue  # unknown keys: extra="forbid" names them
+            leaves = _annotation_leaves(info.annotation)
+            bad = _lax_value(value, leaves)
+            if bad is not None:
+                raise ValueError(f"'{name}' must be a number, not {bad}")
+        return data
+
+
+_ANY_LEAF = object()
+
+
+@lru_cache(maxsize=None)
+def _annotation_leaves(annotation: Any) -> frozenset[Any]:
+    """The scalar types (and Literal values) an annotation accepts, through Union, Optional,
+    Annotated, list and tuple; ``_ANY_LEAF`` when anything goes."""
+    origin = get_origin(annotation)
+    if annotation is Any or annotation is object:
+        return frozenset({_ANY_LEAF})
+    if origin is Literal:
+        return frozenset(("literal", v) for v in get_args(annotation))
+    if origin is Annotated:
+        return _annotation_leaves(get_args(annotation)[0])
+    if origin is dict:
+        return frozenset({_ANY_LEAF})
+    if origin is not None:
+        out: frozenset[Any] = frozenset()
+        for arg in get_args(annotation):
+            if arg is not Ellipsis:
+                out |= _annotation_leaves(arg)
+        return out
+    return frozenset({annotation})
+
+
+def _lax_value(value: Any, leaves: frozenset[Any]) -> str | None:
+    """A description of ``value`` if only lax coercion would make it fit ``leaves``, else None."""
+    if _ANY_LEAF in leaves or not ({int, float} & leaves):
+        return None
+    if isinstance(value, (list, tuple)):
+        return next((b for b in (_lax_value(v, leaves) for v in value) if b is not None), None)
+    if isinstance(value, bool):
+        if bool not in leaves and ("literal", value) not in leaves:
+            return f"the boolean {'true' if value else 'false'}"
+    elif isinstance(value, str):
+        if str not in leaves and ("literal", value) not in leaves:
+            return f"the string {value[:40]!r}"
+    return None
 
 
 @dataclass
@@ -152,12 +225,16 @@ class NodeType:
     def infer(cls, p: Any, ins: Mapping[str, Any]) -> dict[str, Spec]:
         """Output specs from params and input specs; raise ShapeError when they cannot work.
 
-        The default runs the node's emission on torch's meta device (``nodes.meta``), so a type
-        may leave this out; a hand-written rule gives earlier, friendlier messages.
+        A type may leave this out: the compiler then runs the emission on torch's meta device
+        (``nodes.meta``, chosen in ``compiler.shapes.infer_outputs``); a hand-written rule gives
+        earlier, friendlier messages. Keeping the fallback out of this base keeps it a leaf.
         """
-        from .meta import meta_infer
+        raise NotImplementedError(f"{cls.id} has no hand-written shape rule")
 
-        return meta_infer(cls, p, ins)
+    @classmethod
+    def has_shape_rule(cls) -> bool:
+        """Whether this type wrote its own ``infer`` (else the meta-device fallback applies)."""
+        return cls.infer.__func__ is not NodeType.infer.__func__
 
     @classmethod
     def emit(cls, p: Any, ins: Mapping[str, Any]) -> Emission:
@@ -226,32 +303,6 @@ def concrete_dim(spec: TensorSpec, axis: int, what: str, port: str = "x") -> int
     return d
 
 
-def conv_out_dim(size: Dim, kernel: int, stride: int, padding: int, dilation: int = 1) -> Dim:
-    if isinstance(size, str):
-        if stride == 1 and 2 * padding == dilation * (kernel - 1):
-            return size
-        return f"{size}'"
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def pool_out_dim(size: Dim, kernel: int, stride: int, padding: int, dilation: int = 1,
-                 ceil_mode: bool = False) -> Dim:
-    if isinstance(size, str):
-        return size if (stride == 1 and 2 * padding == dilation * (kernel - 1)) else f"{size}'"
-    num = size + 2 * padding - dilation * (kernel - 1) - 1
-    out = (-(-num // stride) if ceil_mode else num // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
-
-
-def conv_transpose_out_dim(size: Dim, kernel: int, stride: int, padding: int, output_padding: int,
-                           dilation: int = 1) -> Dim:
-    if isinstance(size, str):
-        return f"{size}'"
-    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
-
-
 def norm_axis(axis: int, rank: int, port: str = "x") -> int:
     if not -rank <= axis < rank:
         raise ShapeError(f"dim {axis} is out of range for a rank-{rank} tensor",
@@ -290,9 +341,3 @@ def register_helper(name: str, source: str, deps: tuple[str, ...] = ()) -> None:
         raise ValueError(f"helper '{name}' registered twice with different source")
     HELPERS[name] = source.strip("\n")
     HELPER_DEPS[name] = deps
-
-
-@dataclass
-class Category:
-    name: str
-    types: list[type[NodeType]] = field(default_factory=list)

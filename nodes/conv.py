@@ -7,7 +7,7 @@ reads like hand-written PyTorch: ``nn.Conv2d(3, 64, kernel_size=3, padding=1, bi
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import Any, Literal, Mapping, Union
 
 from pydantic import Field
 
@@ -21,32 +21,13 @@ from .base import (
     ShapeError,
     TensorSpec,
     concrete_dim,
-    conv_out_dim,
-    conv_transpose_out_dim,
     tensor_in,
 )
+from .dims import conv_out_dim, conv_transpose_out_dim, primed, product
+from .fields import Kernel, Pad, Pair, Step, compact, pair
 from .registry import register
-from .shape import primed, product
-
-Kernel = Annotated[int, Field(ge=1, le=64)]
-Step = Annotated[int, Field(ge=1, le=64)]
-Pad = Annotated[int, Field(ge=0, le=64)]
-Pair = Annotated[list[Annotated[int, Field(ge=0, le=64)]], Field(min_length=2, max_length=2)]
 
 CATEGORY = "Convolution"
-
-
-def pair(value: Any, n: int) -> tuple[int, ...]:
-    """An int or an [h, w] list as one entry per spatial dim."""
-    if isinstance(value, (list, tuple)):
-        return tuple(value)
-    return (value,) * n
-
-
-def compact(value: tuple[int, ...]) -> int | tuple[int, ...]:
-    """(3, 3) -> 3, so square sizes print as one number."""
-    return value[0] if len(set(value)) == 1 else value
-
 
 def spatial_label(x: TensorSpec) -> str:
     return "×".join(str(d) for d in x.dims[2:])

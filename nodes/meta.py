@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import HELPERS, GraphSpec, NodeType, ShapeError, Spec, TensorSpec
-from .shape import format_product, primed
+from .dims import format_product, primed
 
 #: Base sizes for symbols, then the sizes each symbol is nudged to: distinct primes. Which dims
 #: depend on a symbol is found by nudging, not by matching values, so a collision with a layer
@@ -221,3 +221,11 @@ def meta_infer(cls: type[NodeType], params: Any, ins: Mapping[str, Any]) -> dict
         raise ShapeError(f"{cls.name} cannot run on these inputs: {text}",
                          "check the input shapes and this node's params against the message",
                          None) from err
+
+
+def meta_param_count(cls: type[NodeType], params: Any, ins: Mapping[str, Any]) -> int:
+    """Parameters of the module ``cls`` emits for these inputs, built on the meta device, so
+    ``Linear(10**6, 10**6)`` is counted (10**12) without a byte of memory."""
+    em = cls.emit(params, ins)
+    module = _build(cls, em, _namespace())
+    return sum(p.numel() for p in module.parameters()) if module is not None else 0

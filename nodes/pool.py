@@ -20,12 +20,11 @@ from .base import (
     Params,
     ShapeError,
     TensorSpec,
-    pool_out_dim,
     tensor_in,
 )
-from .conv import Kernel, Pad, Pair, Step, compact, pair
+from .dims import pool_out_dim, primed
+from .fields import Kernel, Pad, Pair, Step, compact, pair
 from .registry import register
-from .shape import primed
 
 CATEGORY = "Pooling"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
 from .base import NodeType
 
 _TYPES: dict[str, type[NodeType]] = {}
@@ -36,7 +34,6 @@ def register(cls: type[NodeType]) -> type[NodeType]:
 
 
 def get(type_id: str) -> type[NodeType]:
-    _load_all()
     if type_id in _TYPES:
         return _TYPES[type_id]
     if type_id in _LEGACY:
@@ -49,12 +46,10 @@ def canonical_id(type_id: str) -> str:
 
 
 def has(type_id: str) -> bool:
-    _load_all()
     return type_id in _TYPES or type_id in _LEGACY
 
 
 def all_types() -> list[type[NodeType]]:
-    _load_all()
     return list(_TYPES.values())
 
 
@@ -64,18 +59,3 @@ def by_category() -> dict[str, list[type[NodeType]]]:
         out.setdefault(cls.category, []).append(cls)
     return out
 
-
-def __iter__() -> Iterator[type[NodeType]]:  # pragma: no cover - convenience
-    return iter(all_types())
-
-
-_loaded = False
-
-
-def _load_all() -> None:
-    """Import every family module once; each registers its types on import."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    from . import families  # noqa: F401

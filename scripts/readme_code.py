@@ -22,8 +22,8 @@ def main() -> int:
     text = generate(templates.build(TEMPLATE)).text
     start = text.index("class GPTBlock")
     sample = text[start:text.index("# Network name")].rstrip()
-    section = (f"`layerloom export {TEMPLATE} -o out/` writes this `model.py` (the GPT block and the "
-               "network; the small helpers above them are elided here). The app trains exactly "
+    section = (f"`layerloom export {TEMPLATE} -o out/` writes this `model.py` (the GPT block and "
+               "the network; the small helpers above them are elided here). The app trains exactly "
                f"this text.\n\n```python\n{sample}\n```")
     readme = ROOT / "README.md"
     body = readme.read_text()

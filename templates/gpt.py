@@ -7,13 +7,8 @@ hands its matrix to a Tied Linear at the end, so the 38.6M-entry matrix is store
 from __future__ import annotations
 
 from compiler import Project, add_block, add_network
-from nodes import registry
 
 from .registry import register
-
-#: The shared-weight node types arrived after the first templates; without them the head is a
-#: plain Linear (same function, one more matrix).
-TIED = registry.has("linear.tied_linear")
 
 
 def gpt_block(p: Project, *, d_model: int, nhead: int, dropout: float) -> None:
@@ -47,19 +42,15 @@ def gpt(p: Project, *, vocab: int, d_model: int, nhead: int, layers: int, max_le
     g = add_network(p, "net")
     ids = g.add("io.input", "ids", shape=["N", "T"], dtype="long")
     emb = {"num_embeddings": vocab, "embedding_dim": d_model}
-    wte = g.add("linear.tied_embedding" if TIED else "linear.embedding", "wte", **emb)
+    wte = g.add("linear.tied_embedding", "wte", **emb)
     g.connect(ids, wte)
     h = g.chain(wte, ("attention.learned_position", {"max_len": max_len, "dropout": dropout},
                       "wpe"),
                 ("block.block", {"block": "GPTBlock", "repeat": layers}, "blocks"),
                 ("norm.layer_norm", {}, "ln_f"))[-1]
-    if TIED:
-        head = g.add("linear.tied_linear", "lm_head")
-        g.connect(h, head, "y", "x")
-        g.connect(wte, head, "weight", "weight")
-    else:
-        head = g.add("linear.linear", "lm_head", out_features=vocab, bias=False)
-        g.connect(h, head)
+    head = g.add("linear.tied_linear", "lm_head")  # shares wte's matrix, as GPT-2 does
+    g.connect(h, head, "y", "x")
+    g.connect(wte, head, "weight", "weight")
     g.connect(head, g.add("io.output", "logits"))
 
 

@@ -185,3 +185,12 @@ def test_history_is_listed_from_disk(qtbot, tmp_path):
     assert [(i.text(0), i.text(1)) for i in items] == [("20260101-000100", "finished"),
                                                        ("20260101-000000", "stopped")]
     assert "accuracy 0.9" in items[0].text(3) and items[0].text(2) == "30s"
+
+
+def test_warning_events_are_kept_and_do_not_end_the_run(tmp_path):
+    run = RunData(tmp_path)
+    run.apply({"event": "started", "total_steps": 10, "time": 1.0})
+    run.apply({"event": "warning", "step": 4, "kind": "diverged", "time": 2.0,
+               "message": "the loss is 10x its start", "hint": "lower the learning rate"})
+    assert run.status == "running" and not run.terminal
+    assert [w["kind"] for w in run.warnings] == ["diverged"]

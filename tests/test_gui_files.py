@@ -12,8 +12,7 @@ import torch
 from PySide6.QtCore import QCoreApplication, QSettings
 
 from builder.gallery import template_infos
-from compiler import Project, add_network
-from compiler.project import load
+from compiler import Project, add_network, load
 
 SHOTS = __import__("conftest").SCREENSHOTS
 

@@ -123,3 +123,20 @@ def test_binary_and_missing_file(tmp_path):
 def test_deeply_nested_json_does_not_crash():
     with pytest.raises(ProjectLoadError):
         loads("[" * 100_000 + "]" * 100_000)
+
+
+def test_the_file_model_is_a_leaf():
+    """compiler/project.py imports nothing of the compiler or the node catalogue, lazily or not:
+    loading with the catalogue lives in compiler/loading.py (issue 11, first cycle)."""
+    import ast
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "compiler" / "project.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.add("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+    assert not {m for m in imported if m.startswith((".", "compiler", "nodes"))}

@@ -1,19 +1,24 @@
 """``layerloom train FILE|TEMPLATE [--epochs N | --steps N] [--device ...] [--out DIR]``.
 
 Runs in-process with a tqdm progress bar, prints the final metrics, and exits non-zero when the
-run fails. The run directory keeps events.jsonl, config.json, model.py and the checkpoints.
+run fails. The run directory keeps events.jsonl, config.json, model.py, project.loom (the project
+as trained) and the checkpoints; ``layerloom train --resume RUN_DIR`` continues a stopped or
+killed run from its latest checkpoint, with the project, steps and seed it was started with.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from compiler import Project
-from compiler.project import EXTENSION, ProjectLoadError, load
+from compiler import Project, load, save
+from compiler.project import EXTENSION, ProjectLoadError
+
+SNAPSHOT = "project.loom"  # the project a run trains, kept in its run dir for --resume
 
 
 def resolve_project(target: str) -> Project:
@@ -38,9 +43,33 @@ def default_run_dir(project: Project, target: str) -> Path:
     return base / "runs" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def resumed_settings(run_dir: Path) -> dict:
+    """What a run was started with (config.json): its total steps and seed, so a resumed run
+    follows the same schedule and batches. Empty when the run dir has no readable config."""
+    try:
+        hyper = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["hyper"]
+        return {"steps": int(hyper["total_steps"]), "seed": int(hyper["seed"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _resume_project(args: argparse.Namespace) -> Project:
+    """The project a resumed run trains: the target when one is named, else the run's own
+    snapshot."""
+    if args.target:
+        return resolve_project(args.target)
+    snap = Path(args.resume) / SNAPSHOT
+    if not snap.exists():
+        raise ProjectLoadError(f"cannot resume {args.resume}: it has no {SNAPSHOT} (is it a run "
+                               "folder?); name the project too: layerloom train FILE --resume "
+                               f"{args.resume}")
+    return load(snap)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="layerloom train", description=__doc__.split("\n\n")[1])
-    ap.add_argument("target", help=f"a {EXTENSION} project file or a template name")
+    ap.add_argument("target", nargs="?",
+                    help=f"a {EXTENSION} project file or a template name (optional with --resume)")
     budget = ap.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=int)
     budget.add_argument("--steps", type=int)
@@ -48,16 +77,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int)
     ap.add_argument("--out", help="run directory (default: runs/<name>-<time> beside the project)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--resume", metavar="RUN_DIR",
+                    help="continue a stopped or killed run from its latest checkpoint")
     args = ap.parse_args(argv)
+    if not args.target and not args.resume:
+        ap.error("name a project file or template (or --resume RUN_DIR)")
+    if args.resume and args.out:
+        ap.error("--resume continues in RUN_DIR itself; leave out --out")
 
     from .runner import run
 
     try:
-        project = resolve_project(args.target)
+        project = _resume_project(args) if args.resume else resolve_project(args.target)
     except ProjectLoadError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else default_run_dir(project, args.target)
+    steps, seed = args.steps, args.seed
+    if args.resume:
+        out = Path(args.resume)
+        before = resumed_settings(out)
+        if steps is None and args.epochs is None:
+            steps = before.get("steps")
+        seed = before.get("seed") if seed is None else seed
+    else:
+        out = Path(args.out) if args.out else default_run_dir(project, args.target)
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            save(project, out / SNAPSHOT)
+        except (OSError, ValueError, TypeError) as err:  # the run can go on without it
+            print(f"note: no {SNAPSHOT} in the run folder ({err}); to resume, name the project: "
+                  f"layerloom train FILE --resume {out}", file=sys.stderr)
     bar = None
 
     def on_event(ev: dict) -> None:
@@ -81,8 +130,12 @@ def main(argv: list[str] | None = None) -> int:
             if bar is not None:
                 bar.write(f"[step {ev['step']}] sample:\n{ev['text'][:300]}")
 
-    ev = run(project, out, steps=args.steps, epochs=args.epochs, device=args.device,
-             seed=args.seed, on_event=on_event)
+        elif kind == "warning":
+            (bar.write if bar is not None else _stderr)(f"warning: {ev['message']}\n"
+                                                        f"hint: {ev['hint']}")
+
+    ev = run(project, out, steps=steps, epochs=args.epochs, device=args.device, seed=seed,
+             resume=bool(args.resume), on_event=on_event)
     if bar is not None:
         bar.close()
     if ev["event"] == "failed":
@@ -91,13 +144,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"hint: {ev['hint']}", file=sys.stderr)
         return 1
     if ev["event"] == "stopped":
-        print(f"stopped at step {ev['step']}; resume with the runner's --resume", file=sys.stderr)
+        print(f"stopped at step {ev['step']}; resume with: layerloom train --resume {out}",
+              file=sys.stderr)
         return 1
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in ev.get("metrics", {}).items()
                         if isinstance(v, (int, float)))
     print(f"finished {ev['step']} steps in {ev['duration_s']:.1f} s: {metrics}")
+    for w in ev.get("warnings", []):
+        print(f"warning: {w['message']} ({w['hint']})")
     print(f"run directory: {out}")
     return 0
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -10,31 +10,41 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+#: Bound of every count (steps, intervals...): far beyond any run, small enough to do arithmetic on.
+MAX_COUNT = 10**9
+
 
 class Hyper(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Every float finite (``allow_inf_nan=False``) and every int bounded, so a project's
+    settings cannot overflow the engine's arithmetic or torch's seed."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
     lr: float = Field(1e-3, gt=0, le=10, description="Base learning rate")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     betas: tuple[float, float] = (0.9, 0.999)
     schedule: Literal["constant", "step", "cosine"] = "constant"
-    warmup_steps: int = Field(0, ge=0)
-    step_size: int | None = Field(None, ge=1, description="Steps between decays ('step' schedule)")
+    warmup_steps: int = Field(0, ge=0, le=MAX_COUNT)
+    step_size: int | None = Field(None, ge=1, le=MAX_COUNT,
+                                  description="Steps between decays ('step' schedule)")
     gamma: float = Field(0.1, gt=0, le=1)
     batch_size: int = Field(64, ge=1, le=65536)
-    epochs: int | None = Field(None, ge=1)
-    steps: int | None = Field(None, ge=1)
-    weight_decay: float = Field(0.0, ge=0)
+    epochs: int | None = Field(None, ge=1, le=MAX_COUNT)
+    steps: int | None = Field(None, ge=1, le=MAX_COUNT)
+    weight_decay: float = Field(0.0, ge=0, le=1e3)
     grad_clip: float = Field(0.0, ge=0, description="Max gradient norm; 0 turns clipping off")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed (numpy-compatible)")
     amp: Literal["off", "bf16", "fp16"] = Field("off", description="Mixed precision (CUDA only)")
     compile: bool = False
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    log_every: int = Field(10, ge=1)
-    eval_every: int | None = Field(None, ge=1, description="Default: about 10 times per run")
-    max_val_samples: int | None = Field(None, ge=1, description="Validate on at most this many")
-    checkpoint_every: int | None = Field(None, ge=1, description="Default: at each evaluation")
+    log_every: int = Field(10, ge=1, le=MAX_COUNT)
+    eval_every: int | None = Field(None, ge=1, le=MAX_COUNT,
+                                   description="Default: about 10 times per run")
+    max_val_samples: int | None = Field(None, ge=1, le=MAX_COUNT,
+                                        description="Validate on at most this many")
+    checkpoint_every: int | None = Field(None, ge=1, le=MAX_COUNT,
+                                         description="Default: at each evaluation")
     # recipe-specific knobs
     beta: float = Field(1.0, ge=0, description="VAE: weight of the KL term")
     temperature: float = Field(0.5, gt=0, description="SimCLR: NT-Xent temperature")
@@ -42,7 +52,8 @@ class Hyper(BaseModel):
     predictor_lr_scale: float = Field(10.0, gt=0, le=100,
                                       description="BYOL: predictor learning rate / base rate")
     mask_prob: float = Field(0.15, gt=0, lt=1, description="Masked LM: share of tokens chosen")
-    sample_length: int = Field(200, ge=1, description="Language model: characters per sample")
+    sample_length: int = Field(200, ge=1, le=10**6,
+                               description="Language model: characters per sample")
 
     @model_validator(mode="after")
     def _budget(self) -> "Hyper":
@@ -52,7 +63,11 @@ class Hyper(BaseModel):
 
 
 class HyperError(ValueError):
-    pass
+    """A refused training setting; ``field`` names it (e.g. ``seed``, ``betas.0``)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def resolve(defaults: dict[str, Any], project_hyper: dict[str, Any],
@@ -71,5 +86,6 @@ def resolve(defaults: dict[str, Any], project_hyper: dict[str, Any],
         return Hyper(**merged)
     except ValidationError as err:
         first = err.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ())) or "hyper"
-        raise HyperError(f"training setting '{field}': {first.get('msg')}") from None
+        field = ".".join(str(p) for p in first.get("loc", ()))
+        raise HyperError(f"training setting '{field or 'hyper'}': {first.get('msg')}",
+                         field) from None

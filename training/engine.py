@@ -8,8 +8,10 @@ streaming through :class:`Hooks`; ``train.py`` adds printing and DistributedData
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
+import re
 import struct
 import time
 import zlib
@@ -21,7 +23,8 @@ from torch import Tensor, nn
 
 
 class TrainingFault(Exception):
-    """A run that cannot go on for a reason the user can fix; ``kind`` is nan|oom|data|error."""
+    """A run that cannot go on for a reason the user can fix; ``kind`` is
+    nan|oom|data|checkpoint|codegen|error (what went wrong decides the hint a user is given)."""
 
     def __init__(self, reason: str, hint: str = "", kind: str = "error", step: int = 0) -> None:
         super().__init__(reason)
@@ -281,9 +284,52 @@ class Hooks:
     def should_stop(self, step: int) -> bool:
         return False
 
+    def warning(self, record: dict) -> None:
+        """Something the user should know although the run goes on (``kind``: diverged)."""
+
 
 NAN_HINT = ("lower the learning rate (try a tenth), set grad_clip to 1.0, or check the data for "
             "NaN or infinite values")
+DIVERGED_HINT = ("lower the learning rate (try a tenth) or set grad_clip to 1.0; a run that "
+                 "diverged early rarely learns, even when its loss comes back down")
+
+
+class DivergenceWatch:
+    """Finds a loss that blew up: ``patience`` consecutive steps far above the first step's loss.
+
+    "Far above" is more than ``factor`` times the start (for a start near zero or below it, more
+    than ``factor - 1`` units above it), so a healthy run's noise and a single spike never count.
+    Per-step losses, not logged means: with a learning rate of 10 the first ten steps already
+    average thousands, so a mean would have no sane start to compare with. Says it once.
+    """
+
+    def __init__(self, factor: float = 10.0, patience: int = 5) -> None:
+        self.factor, self.patience = factor, patience
+        self.start: float | None = None
+        self.run, self.fired = 0, False
+        self.first_bad = 0
+
+    def update(self, first_step: int, losses: list[float]) -> dict | None:
+        """Feed the per-step losses from ``first_step`` on; a warning record when it diverged."""
+        for i, v in enumerate(losses):
+            if self.start is None:
+                self.start = v
+                continue
+            limit = self.start + (self.factor - 1) * max(abs(self.start), 1.0)
+            if v > limit:
+                self.run += 1
+                self.first_bad = self.first_bad if self.run > 1 else first_step + i
+            else:
+                self.run = 0
+            if self.run >= self.patience and not self.fired:
+                self.fired = True
+                peak = max(losses[max(0, i - self.patience + 1):i + 1])
+                return {"step": first_step + i, "kind": "diverged", "since_step": self.first_bad,
+                        "message": f"the loss diverged: from {self.start:.4g} at the first step "
+                                   f"to {peak:.4g} by step {first_step + i} (over "
+                                   f"{self.factor:g}x its start since step {self.first_bad})",
+                        "hint": DIVERGED_HINT}
+        return None
 
 
 def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hooks: Hooks,
@@ -305,6 +351,7 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
     batch_of = recipe.data.batcher("train", recipe.device)
     indices, should_stop, train_step = sampler.indices, hooks.should_stop, recipe.train_step
     batch_len = recipe.data.batch_len
+    watch = DivergenceWatch()
     while step < total_steps:
         if should_stop(step):
             break
@@ -320,6 +367,9 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
                 if not math.isfinite(v):
                     raise TrainingFault(f"the loss became {v} at step {step - len(losses) + i + 1}",
                                         NAN_HINT, "nan", step - len(losses) + i + 1)
+            diverged = watch.update(step - len(losses) + 1, losses)
+            if diverged is not None:
+                hooks.warning(diverged)
             now = time.perf_counter()
             record: dict[str, Any] = {"step": step, "epoch": step / sampler.steps_per_epoch,
                                       "split": "train", "loss": sum(losses) / len(losses),
@@ -365,8 +415,13 @@ def run_eval(recipe: Recipe, step: int, sampler: Sampler, hooks: Hooks,
 # ----------------------------------------------------------------------------------------------
 
 
+CHECKPOINT_FORMAT = 2  # 2: carries "checksum"; 1 (no "format" key): written before checksums
+DAMAGED_HINT = "the checkpoint file is damaged; resume from an earlier one or start over"
+FOREIGN_HINT = "resume only from checkpoints/latest.pt written by a Layerloom run, or start over"
+
+
 def checkpoint_state(recipe: Recipe, step: int) -> dict:
-    state = {"step": step,
+    state = {"format": CHECKPOINT_FORMAT, "step": step,
              "nets": {k: unwrap(n).state_dict() for k, n in recipe.nets.items()},
              "opt": recipe.opt.state_dict() if recipe.opt else {},
              "extra": recipe.extra_state(),
@@ -376,22 +431,120 @@ def checkpoint_state(recipe: Recipe, step: int) -> dict:
     return state
 
 
+def state_checksum(state: Any) -> str:
+    """sha256 of a checkpoint's content (keys, numbers, strings, every tensor's dtype, shape and
+    bytes), computed the same way before saving and after loading.
+
+    Over the content rather than the file's bytes, so the file stays one plain dict that
+    ``torch.load(weights_only=True)`` reads, and the sum needs no second file that a kill could
+    leave out of step with the first. A flipped byte in a tensor, a key or a number changes it.
+    """
+    h = hashlib.sha256()
+    _digest(h, state)
+    return "sha256:" + h.hexdigest()
+
+
+def _digest(h: Any, obj: Any) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)}|".encode())
+        for k in sorted(obj, key=repr):
+            h.update(f"{type(k).__name__}:{k!r}=".encode())
+            _digest(h, obj[k])
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"{type(obj).__name__[0]}{len(obj)}|".encode())
+        for v in obj:
+            _digest(h, v)
+    else:  # None, bool, int, float, str, bytes: repr is exact (floats round-trip)
+        h.update(f"{type(obj).__name__}:{obj!r}|".encode())
+
+
 def save_checkpoint(path: str, state: dict) -> None:
-    """Atomic: a temp file beside the target, then rename over it."""
+    """Atomic: a temp file beside the target, then rename over it. Adds the content checksum."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    state = {k: v for k, v in state.items() if k != "checksum"}
+    state["checksum"] = state_checksum(state)
     tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_checkpoint(path: str) -> dict:
+    """A checkpoint's state, verified; TrainingFault(kind="checkpoint") saying what is wrong.
+
+    Only tensors and plain data are ever unpickled (``weights_only=True``): a file that holds
+    anything else is not one of ours, and we say so rather than pass on torch's advice to load
+    it unrestricted, which would run whatever code the file carries.
+    """
+    import pickle
+
+    try:
+        size = os.path.getsize(path)
+    except OSError as err:
+        raise TrainingFault(f"cannot read the checkpoint {path}: {err.strerror or err}",
+                            "check that the run folder is still there", "checkpoint") from None
+    if size == 0:
+        raise TrainingFault(f"the checkpoint {path} is empty (0 bytes): it was never completely "
+                            "written", DAMAGED_HINT, "checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        foreign = re.search(r"GLOBAL (\S+) was not an allowed global|module (\S+) is blocked"
+                            r"|(\S+) must be \S+ to load", str(err))
+        if foreign:
+            what = next(g for g in foreign.groups() if g)
+            raise TrainingFault(f"{path} is not a Layerloom checkpoint: it asks to load Python "
+                                f"objects ({what}), which a Layerloom checkpoint never holds "
+                                "(the file is foreign, or damaged) and Layerloom never loads, "
+                                "since they could run code", FOREIGN_HINT,
+                                "checkpoint") from None
+        raise _damaged(path, _pickle_problem(err)) from None
+    except Exception as err:  # a torn zip, a truncated file, bytes that are no pickle
+        raise _damaged(path, err) from None
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise TrainingFault(f"{path} is not a Layerloom checkpoint (it has no training state)",
+                            FOREIGN_HINT, "checkpoint")
+    stored = state.pop("checksum", None)
+    if stored is None and "format" in state:
+        raise _damaged(path, "its checksum is missing")
+    if stored is not None and stored != state_checksum(state):
+        raise _damaged(path, "its content does not match its checksum")
+    return state
+
+
+def _pickle_problem(err: Exception) -> str:
+    """torch's weights-only error without its advice to load the file unrestricted."""
+    found = re.search(r"WeightsUnpickler error:\s*(.+)", str(err))
+    return found.group(1).strip() if found else "not a readable checkpoint"
+
+
+def _damaged(path: str, why: Any) -> TrainingFault:
+    text = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
+    return TrainingFault(f"the checkpoint {path} is damaged ({text})", DAMAGED_HINT, "checkpoint")
 
 
 def load_checkpoint(path: str, recipe: Recipe) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for k, n in recipe.nets.items():
-        unwrap(n).load_state_dict(state["nets"][k])
-    if recipe.opt and state.get("opt"):
-        recipe.opt.load_state_dict(state["opt"])
-    recipe.load_extra_state(state.get("extra", {}))
-    torch.set_rng_state(state["rng_cpu"])
+    state = read_checkpoint(path)
+    try:
+        for k, n in recipe.nets.items():
+            unwrap(n).load_state_dict(state["nets"][k])
+        if recipe.opt and state.get("opt"):
+            recipe.opt.load_state_dict(state["opt"])
+        recipe.load_extra_state(state.get("extra", {}))
+        torch.set_rng_state(state["rng_cpu"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as err:
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TrainingFault(f"the checkpoint {path} does not fit this model ({text})",
+                            "it was saved by a different version of the networks: resume with "
+                            "the project it was trained with, or start over", "checkpoint") \
+            from None
     if "rng_cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng_cuda"])
     return int(state["step"])

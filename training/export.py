@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from compiler import Project, generate
+from compiler.codegen import data_literal, escape_text, verify_source
 from compiler.project import atomic_write_text
 
 from . import recipes
@@ -40,14 +41,16 @@ def train_script(project: Project) -> str:
               "input_specs": {k: [[list(d), t] for d, t in v] for k, v in plan.input_specs.items()},
               "hyper": hp}
     recipe_file = Path(recipes.module(plan.recipe_cls.name).__file__)
-    parts = [f'"""Train \'{project.name}\' ({plan.recipe_cls.name} on '
-             f'{project.training.dataset}) - exported by Layerloom.\n\n'
+    # Project text goes into the docstring only through escape_text, into CONFIG only as a
+    # Python literal (pprint/repr): never as raw text, never via JSON string surgery.
+    parts = [f'"""Train \'{escape_text(project.name)}\' ({escape_text(plan.recipe_cls.name)} on '
+             f'{escape_text(project.training.dataset)}) - exported by Layerloom.\n\n'
              "Run: python train.py [--steps N | --epochs N] [--device cpu|cuda] [--out DIR]\n"
              "Multi-process: torchrun --nproc_per_node=2 train.py  (gloo on CPU, NCCL on CUDA)\n"
              "Needs model.py beside it.\n\"\"\"\n",
              "from __future__ import annotations\n",
-             "CONFIG = " + json.dumps(config, indent=1)
-             .replace("true", "True").replace("false", "False").replace("null", "None") + "\n"]
+             # (JSON round trip first: the same plain values the app's config holds)
+             "CONFIG = " + data_literal(json.loads(json.dumps(config))) + "\n"]
     for name in [*SECTIONS, f"recipes/{recipe_file.name}"]:
         parts.append(f"\n# {'-' * 30} training/{name} {'-' * 30}\n")
         parts.append(strip_section((HERE / name).read_text(encoding="utf-8")))
@@ -77,7 +80,9 @@ def export_training(project: Project, out_dir: str | Path) -> list[Path]:
     """Write model.py, train.py and README.md into ``out_dir``; returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"model.py": generate(project).text, "train.py": train_script(project),
+    source = generate(project)
+    verify_source(source.text, source.node_lines)
+    files = {"model.py": source.text, "train.py": train_script(project),
              "README.md": README.format(name=project.name, recipe=project.training.recipe,
                                         dataset=project.training.dataset)}
     for name, text in files.items():

@@ -20,13 +20,21 @@ stdout carries one JSON object per line, flushed after each; every object has ``
   "labels"?}``
 * ``{"event":"checkpoint","step","path"}``
 * ``{"event":"paused","step"}``, ``{"event":"resumed","step"}``, ``{"event":"stopped","step"}``
-* ``{"event":"finished","step","metrics":{...},"duration_s"}``
-* ``{"event":"failed","step","reason","hint","kind":"nan"|"oom"|"data"|"error"}``
+* ``{"event":"warning","step","kind":"diverged","message","hint","since_step"}``: the run goes
+  on, but the user should know (the loss blew up: a learning rate far too high)
+* ``{"event":"finished","step","metrics":{...},"duration_s","warnings":[...]}`` (``warnings``:
+  the warning events of this segment, only when there were any)
+* ``{"event":"failed","step","reason","hint","kind"}``, ``kind`` one of ``nan`` (a non-finite
+  loss), ``oom`` (out of memory, CPU or GPU), ``data``, ``checkpoint`` (a damaged, foreign or
+  missing checkpoint), ``codegen`` (the generated code is broken: a Layerloom bug), ``crash``
+  (the runner died without a word: :func:`outcome`) or ``error`` (anything else)
 
 stdin takes the lines ``stop``, ``pause`` and ``resume`` (read on a background thread; the loop
 checks the flags between steps). A stopped run saves a checkpoint first; ``--resume`` continues it
-exactly (on CPU the losses equal those of an uninterrupted run). A runner that dies without
-``finished``, ``failed`` or ``stopped`` is a failed run for the parent (see :func:`outcome`).
+exactly (on CPU the losses equal those of an uninterrupted run, also after a kill -9), and
+refuses, naming the path it looked in, when the run dir has no checkpoint. A runner that dies
+without ``finished``, ``failed`` or ``stopped`` is a failed run for the parent (see
+:func:`outcome`).
 
 In-process use (tests, the CLI): :func:`run` with ``on_event`` and a :class:`Control`.
 """
@@ -46,8 +54,9 @@ from typing import Any, Callable
 
 import torch
 
-from compiler import Project
-from compiler.project import ProjectLoadError, load
+from compiler import Project, load
+from compiler.codegen import CodegenError
+from compiler.project import ProjectLoadError
 
 from .data import DataError
 from .engine import (
@@ -129,6 +138,12 @@ class _Emitter(Hooks):
                  ) -> None:
         self.emit, self.control, self.save = emit, control, save
         self.step = 0
+        self.warnings: list[Event] = []
+
+    def warning(self, record: dict) -> None:
+        ev = {"event": "warning", **record}
+        self.warnings.append(ev)
+        self.emit(ev)
 
     def metric(self, record: dict) -> None:
         self.step = record["step"]
@@ -188,6 +203,18 @@ def run(project: Project | str | os.PathLike, run_dir: str | os.PathLike, *,
                         device=device, seed=seed, resume=resume, hyper=hyper)
 
 
+OOM_HINT = ("lower the batch size or make the model smaller (fewer or narrower layers, a shorter "
+            "sequence); on a GPU, amp bf16/fp16 also halves the activations")
+CODEGEN_HINT = ("the model code Layerloom generated is broken: that is a Layerloom bug, not your "
+                "mistake. Please report it with the project file")
+SHAPES_HINT = "check that the networks' outputs have the shapes the recipe expects"
+BUG_HINT = ("this looks like a bug: please report it with the project file (the traceback is in "
+            "events.jsonl in the run folder)")
+_OOM_TEXT = ("DefaultCPUAllocator: can't allocate memory", "out of memory",
+             "not enough memory", "CUDA error: out of memory")
+_SHAPE_TEXT = ("shape", "size mismatch", "mat1 and mat2", "dimension", "must match the size")
+
+
 def _guarded(project, run_dir, emit, control, t0, last, **kw) -> Event:
     try:
         return _run(project, run_dir, emit, control, t0, **kw)
@@ -197,22 +224,42 @@ def _guarded(project, run_dir, emit, control, t0, last, **kw) -> Event:
     except DataError as err:
         ev = {"event": "failed", "step": last["step"], "reason": str(err),
               "hint": err.expected and f"expected {err.expected}", "kind": "data"}
-    except torch.OutOfMemoryError as err:
-        ev = {"event": "failed", "step": last["step"], "reason": f"out of memory: {err}".strip(),
-              "hint": "lower the batch size, use amp bf16/fp16, or make the model smaller",
-              "kind": "oom"}
     except ProjectLoadError as err:
-        ev = {"event": "failed", "step": 0, "reason": str(err), "hint": "", "kind": "error"}
+        ev = {"event": "failed", "step": 0, "reason": str(err),
+              "hint": "fix the project file at the place named; 'layerloom check FILE' lists "
+                      "every problem", "kind": "error"}
     except Exception as err:  # a bug or an unforeseen model error: report it, keep the app
-        tb = traceback.extract_tb(err.__traceback__)
-        where = next((f" ({f.filename}, line {f.lineno})" for f in reversed(tb)
-                      if "layerloom" in f.filename or f.filename.endswith("model.py")), "")
-        ev = {"event": "failed", "step": last["step"],
-              "reason": f"{type(err).__name__}: {err}{where}",
-              "hint": "check that the networks' outputs have the shapes the recipe expects",
-              "kind": "error", "traceback": traceback.format_exc(limit=8)}
+        ev = _classify(err, last["step"])
     emit(ev)
     return ev
+
+
+def _classify(err: BaseException, step: int) -> Event:
+    """A failed event for an exception no layer of ours turned into a message: its own kind,
+    reason and hint for out-of-memory and broken generated code, the shapes hint only for
+    errors that speak of shapes, and a bug report for the rest."""
+    text = str(err).strip()
+    if _is_oom(err):
+        first = text.splitlines()[0] if text else type(err).__name__
+        return {"event": "failed", "step": step, "kind": "oom", "hint": OOM_HINT,
+                "reason": f"out of memory at step {step}: {first}"}
+    tb = traceback.extract_tb(err.__traceback__)
+    where = next((f" ({f.filename}, line {f.lineno})" for f in reversed(tb)
+                  if "layerloom" in f.filename or f.filename.endswith("model.py")), "")
+    ev = {"event": "failed", "step": step, "reason": f"{type(err).__name__}: {text}{where}",
+          "traceback": traceback.format_exc(limit=8)}
+    if isinstance(err, (SyntaxError, CodegenError)):
+        return {**ev, "kind": "codegen", "hint": CODEGEN_HINT,
+                "reason": f"the generated model code is broken ({type(err).__name__}: {text})"}
+    shapes = isinstance(err, (RuntimeError, ValueError, IndexError)) and \
+        any(s in text for s in _SHAPE_TEXT)
+    return {**ev, "kind": "error", "hint": SHAPES_HINT if shapes else BUG_HINT}
+
+
+def _is_oom(err: BaseException) -> bool:
+    if isinstance(err, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    return isinstance(err, RuntimeError) and any(s in str(err) for s in _OOM_TEXT)
 
 
 class FlushPolicy:
@@ -237,6 +284,11 @@ class FlushPolicy:
 def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Event], None],
          control: Control, t0: float, *, steps: int | None, epochs: int | None,
          device: str | None, seed: int | None, resume: bool, hyper: dict | None) -> Event:
+    ckpt_path = run_dir / "checkpoints" / "latest.pt"
+    if resume and not ckpt_path.exists():
+        raise TrainingFault(f"nothing to resume: there is no checkpoint at {ckpt_path}",
+                            "start a new run without --resume, or name the run folder that holds "
+                            "checkpoints/latest.pt", "checkpoint")
     if not isinstance(project, Project):
         project = load(project)
     overrides = dict(hyper or {})
@@ -267,11 +319,8 @@ def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Ev
         recipe.nets = nets
     recipe.opt = Optimizers(recipe.param_groups(), hp, total, dev)
 
-    ckpt_path = run_dir / "checkpoints" / "latest.pt"
     (run_dir / "samples").mkdir(exist_ok=True)
-    start = 0
-    if resume and ckpt_path.exists():
-        start = load_checkpoint(str(ckpt_path), recipe)
+    start = load_checkpoint(str(ckpt_path), recipe) if resume else 0
 
     config = {"project": project.name, "template": project.template,
               "recipe": plan.recipe_cls.name, "dataset": project.training.dataset,
@@ -303,6 +352,9 @@ def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Ev
     else:
         ev = {"event": "finished", "step": step, "metrics": val,
               "duration_s": round(time.time() - t0, 3)}
+        if hooks.warnings:
+            ev["warnings"] = [{k: v for k, v in w.items() if k not in ("event", "time")}
+                              for w in hooks.warnings]
     emit(ev)
     return ev
 
@@ -328,9 +380,10 @@ def outcome(events: list[Event], returncode: int | None) -> Event:
         if ev.get("event") in TERMINAL:
             return ev
     step = max((ev.get("step", 0) for ev in events), default=0)
-    return {"event": "failed", "step": step, "kind": "error",
+    return {"event": "failed", "step": step, "kind": "crash",
             "reason": f"the runner exited (code {returncode}) without finishing",
-            "hint": "it was killed or crashed; the latest checkpoint can be resumed"}
+            "hint": "it was killed or crashed (out of memory is a common cause); the latest "
+                    "checkpoint can be resumed"}
 
 
 def _stdin_reader(control: Control, stop_on_eof: bool = False) -> None:

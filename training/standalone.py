@@ -87,6 +87,11 @@ def main(argv=None):
                 print(json.dumps({"step": record["step"], "split": record["split"], **shown}),
                       flush=True)
 
+        def warning(self, record):
+            if rank == 0:
+                print(json.dumps({"warning": record["message"], "hint": record["hint"]}),
+                      flush=True)
+
         def sample(self, record):
             if rank == 0 and record.get("kind") == "text":
                 print(record["text"][:300], flush=True)

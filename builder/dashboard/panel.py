@@ -46,7 +46,9 @@ HINTS = {"nan": "lower the learning rate, turn on grad_clip, or check the data f
          "data": "check the dataset file and the options in the Train form",
          "crash": "see runner.log in the run folder; resume from the last checkpoint or start "
                   "again",
-         "setup": "fix the settings above and press Start again"}
+         "setup": "fix the settings above and press Start again",
+         "checkpoint": "resume from an earlier checkpoint, or start a new run",
+         "codegen": "this is a Layerloom bug: please report it with the project file"}
 STATUS_TEXT = {"starting": "starting…", "running": "running", "paused": "paused",
                "finished": "finished", "stopped": "stopped", "failed": "failed"}
 
@@ -54,11 +56,6 @@ STATUS_TEXT = {"starting": "starting…", "running": "running", "paused": "pause
 def graph_fingerprint(project: Project) -> str:
     """Hash of what the runner would compile (networks and blocks), not layout or settings."""
     data = project.model_dump(include={"networks", "blocks"}, mode="json")
-    for section in data.values():
-        for net in section:
-            for node in net.get("nodes", []):
-                node.pop("position", None)
-                node.pop("pos", None)
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -158,6 +155,11 @@ class TrainingPanel(QWidget):
         self.banner.setStyleSheet("background: #fff4ce; border: 1px solid #e0c060; padding: 4px;"
                                   " color: #5a4500")
         self.banner.hide()
+        # The runner's warnings (a diverging loss): the run goes on, the user should know why.
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet(self.banner.styleSheet())
+        self.warning.hide()
         self.failure = QLabel()
         self.failure.setWordWrap(True)
         self.failure.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -209,6 +211,7 @@ class TrainingPanel(QWidget):
         col.addWidget(self.progress)
         col.addWidget(self.progress_label)
         col.addWidget(self.banner)
+        col.addWidget(self.warning)
         col.addWidget(self.failure)
         col.addStretch(1)
         self.progress_label.setWordWrap(True)
@@ -310,6 +313,7 @@ class TrainingPanel(QWidget):
         self.runs[run.run_id] = run
         self._fingerprint = fingerprint
         self.banner.hide()
+        self.warning.hide()
         self.failure.hide()
         self.proc = RunnerProcess(run_dir / "project.loom", run_dir, resume=resume, poll_ms=0,
                                   threads=runner_threads(), parent=self)
@@ -358,12 +362,14 @@ class TrainingPanel(QWidget):
             return
         self.current.apply(ev)
         kind = ev.get("event")
+        if kind == "warning":
+            self._show_warning(ev)
         if kind == "started":
             name = ev.get("device_name") or ev.get("device")
             why = ev.get("device_reason")
             self.device_label.setText(f"Device: {name}" + (f" — {why}" if why else ""))
             if self._fingerprint is None:  # a resumed run trains its own snapshot
-                from compiler.project import load
+                from compiler import load
                 try:
                     self._fingerprint = graph_fingerprint(load(self.current.run_dir /
                                                                "project.loom"))
@@ -373,6 +379,13 @@ class TrainingPanel(QWidget):
             self._update_buttons()
             self._update_progress()
             self._refresh_item(self.current)
+
+    def _show_warning(self, ev: dict) -> None:
+        text = str(ev.get("message") or ev.get("reason") or "The run reported a problem.")
+        hint = str(ev.get("hint") or "")
+        self.warning.setText(f"Warning at step {ev.get('step', '?')}: {text}"
+                             + (f" — {hint}" if hint else ""))
+        self.warning.show()
 
     def _on_ended(self, ev: dict) -> None:
         run = self.current

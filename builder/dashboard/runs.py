@@ -131,6 +131,7 @@ class RunData:
     last_metric: dict[str, Event] = field(default_factory=dict)
     final_metrics: dict[str, float] = field(default_factory=dict)
     failure: Failure | None = None
+    warnings: list[Event] = field(default_factory=list)
     checkpoint: str | None = None
     step: int = 0
     samples_per_s: float = 0.0
@@ -193,6 +194,8 @@ class RunData:
             self._metric(ev, t)
         elif kind == "sample":
             self.samples[_sample_key(ev)] = ev
+        elif kind == "warning":
+            self.warnings.append(ev)
         elif kind == "checkpoint":
             self.checkpoint = ev.get("path")
         elif kind == "paused":

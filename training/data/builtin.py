@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 # layerloom: local imports (train.py defines these names above)
-from training.data.common import Data, DataError, split_rows, standardize
+from training.data.common import Data, DataError, option_number, split_rows, standardize
 
 # layerloom: end local imports
 
@@ -22,7 +22,7 @@ VAL_FRACTION = 0.2
 
 
 def _val(options: dict) -> float:
-    return float(options.get("val_fraction", VAL_FRACTION))
+    return option_number(options, "val_fraction", VAL_FRACTION, 0.0, 0.95)
 
 
 def _sklearn(name: str):
@@ -55,7 +55,7 @@ SHAPE_NAMES = ["circle", "square", "triangle", "cross"]
 
 def shapes(options: dict, seed: int, size: int = 32) -> Data:
     """Generated coloured shapes (class = shape) on a random background with clutter, in [-1, 1]."""
-    n = int(options.get("n", 2000 if size <= 32 else 1000))
+    n = int(option_number(options, "n", 2000 if size <= 32 else 1000, 2, 100_000, True))
     g = torch.Generator().manual_seed(1234 + size)
     y = torch.randint(0, 4, (n,), generator=g)
     coords = torch.arange(size, dtype=torch.float32)
@@ -131,8 +131,8 @@ def encode_text(text: str) -> Tensor:
 def text_data(text: str, options: dict) -> Data:
     """Character ids cut into windows of seq_len + 1; the last tenth of the text validates."""
     ids = encode_text(text)
-    t = int(options.get("seq_len", 64))
-    cut = int(len(ids) * (1 - float(options.get("val_fraction", 0.1))))
+    t = int(option_number(options, "seq_len", 64, 1, 65_536, True))
+    cut = int(len(ids) * (1 - option_number(options, "val_fraction", 0.1, 0.0, 0.95)))
 
     def windows(part: Tensor) -> Tensor:
         m = (len(part) - 1) // t
@@ -146,7 +146,8 @@ def text_data(text: str, options: dict) -> Data:
 
 
 def text_chars(options: dict, seed: int) -> Data:
-    return text_data(stdlib_text(int(options.get("max_chars", 200_000))), options)
+    max_chars = option_number(options, "max_chars", 200_000, 1_000, 10_000_000, True)
+    return text_data(stdlib_text(int(max_chars)), options)
 
 
 # -- sequence tasks -----------------------------------------------------------------------------
@@ -159,10 +160,10 @@ def seq_task(options: dict, seed: int, task: str) -> Data:
 
     Targets have a fixed length; decoders start from BOS (id 0).
     """
-    n = int(options.get("n", 4000))
+    n = int(option_number(options, "n", 4000, 2, 1_000_000, True))
     g = torch.Generator().manual_seed(4321 + len(task))
     if task == "add":
-        nd = int(options.get("digits", 3))
+        nd = int(option_number(options, "digits", 3, 1, 9, True))
         a = torch.randint(0, 10 ** nd, (n,), generator=g)
         b = torch.randint(0, 10 ** nd, (n,), generator=g)
 
@@ -172,7 +173,7 @@ def seq_task(options: dict, seed: int, task: str) -> Data:
         src = torch.cat([digits_of(a, nd), torch.full((n, 1), 12), digits_of(b, nd)], 1)
         tgt = digits_of(a + b, nd + 1)
     else:
-        length = int(options.get("seq_len", 8))
+        length = int(option_number(options, "seq_len", 8, 1, 4096, True))
         src = torch.randint(2, SEQ_VOCAB, (n, length), generator=g)
         tgt = {"copy": src, "reverse": src.flip(1), "sort": src.sort(1)[0]}[task].clone()
     tr, va = split_rows((src, tgt), _val(options), seed)
@@ -208,7 +209,7 @@ def node_split(y: Tensor, x: Tensor, edge_index: Tensor, options: dict, seed: in
     """Stratified train/val node masks on one graph."""
     g = torch.Generator().manual_seed(seed)
     train_mask = torch.zeros(len(y), dtype=torch.bool)
-    frac = 1 - float(options.get("val_fraction", 0.5))
+    frac = 1 - option_number(options, "val_fraction", 0.5, 0.0, 0.95)
     for c in y.unique():
         idx = (y == c).nonzero().flatten()
         idx = idx[torch.randperm(len(idx), generator=g)]
@@ -227,7 +228,7 @@ def karate(options: dict, seed: int) -> Data:
 def graphs_synth(options: dict, seed: int) -> Data:
     """Rings with a few chords (class 0) vs random trees (class 1), 8-20 nodes; features are
     one-hot degrees (8)."""
-    n = int(options.get("n", 600))
+    n = int(option_number(options, "n", 600, 2, 100_000, True))
     g = torch.Generator().manual_seed(777)
     graphs = []
     for i in range(n):

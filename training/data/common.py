@@ -34,6 +34,27 @@ class DataError(Exception):
         return text + (f" (expected {self.expected})" if self.expected else "")
 
 
+def option_number(options: dict, key: str, default: float, lo: float, hi: float,
+                  integer: bool = False) -> float:
+    """A numeric dataset option, checked: a typo in the Train panel is a DataError naming the
+    option, not a ValueError from deep inside a loader."""
+    value = options.get(key, default)
+    kind = "a whole number" if integer else "a number"
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = int(value) if integer else float(value)
+        if integer and float(value) != number:
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"dataset option '{key}' is {value!r}",
+                        expected=f"{kind} from {lo:g} to {hi:g}") from None
+    if not lo <= number <= hi:  # also refuses NaN
+        raise DataError(f"dataset option '{key}' is {value!r}, out of range",
+                        expected=f"{kind} from {lo:g} to {hi:g}")
+    return number
+
+
 class Data:
     """Train and validation tensors (aligned on dim 0) plus ``info`` that recipes read.
 

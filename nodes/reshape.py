@@ -18,8 +18,7 @@ has two outputs, ``a`` (the first ``split_size`` entries along ``dim``, or the f
 from __future__ import annotations
 
 import math
-import re
-from typing import Annotated, Any, Iterable, Mapping
+from typing import Annotated, Any, Mapping
 
 from pydantic import Field, field_validator
 
@@ -35,75 +34,8 @@ from .base import (
     norm_axis,
     tensor_in,
 )
+from .dims import divide, primed, product
 from .registry import register
-
-# ----------------------------------------------------------------------------------------------
-# Symbolic products: "T*64" <-> (64, ("T",))
-# ----------------------------------------------------------------------------------------------
-
-Product = tuple[int, tuple[str, ...]]
-
-
-def _split_top(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` outside parentheses."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += (ch == "(") - (ch == ")")
-        if ch == sep and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
-
-
-def parse_product(d: Dim) -> Product:
-    """A dim as coefficient times symbols; a sum ("T+S") stays one opaque symbol."""
-    if isinstance(d, int):
-        return d, ()
-    coef, syms = 1, []
-    for tok in _split_top(d.strip(), "*"):
-        tok = tok.strip()
-        if re.fullmatch(r"\d+", tok):
-            coef *= int(tok)
-        else:
-            syms.append(tok)
-    return coef, tuple(sorted(syms))
-
-
-def format_product(coef: int, syms: Iterable[str]) -> Dim:
-    syms = sorted(syms)
-    if not syms:
-        return coef
-    if coef == 1 and len(syms) == 1:
-        return syms[0]
-    parts = [f"({s})" if len(_split_top(s, "+")) > 1 else s for s in syms]
-    if coef != 1:
-        parts.append(str(coef))
-    return "*".join(parts)
-
-
-def product(dims: Iterable[Dim]) -> Dim:
-    """The number of elements of ``dims``: an int, or a symbolic product such as "T*64"."""
-    coef, syms = 1, []
-    for d in dims:
-        c, s = parse_product(d)
-        coef *= c
-        syms.extend(s)
-    return format_product(coef, syms)
-
-
-def divide(d: Dim, k: int) -> Dim | None:
-    """``d / k`` when it is exact for every value of the symbols, else None."""
-    coef, syms = parse_product(d)
-    if coef % k:
-        return None
-    return format_product(coef // k, syms)
-
-
-def primed(d: Dim) -> str:
-    """A size that depends on ``d`` in a way a product cannot express."""
-    return f"{d}'" if re.fullmatch(r"[A-Za-z]+'*", str(d)) else f"({d})'"
-
 
 # ----------------------------------------------------------------------------------------------
 
