@@ -223,6 +223,11 @@ class InstanceNorm2d(_Shaped):
     def infer(cls, p: InstanceNormParams, ins: Mapping[str, Any]) -> dict:
         x = cls.check(p, ins)
         concrete_dim(x, 1, "num_features (the channels)")
+        h, w = x.dims[2], x.dims[3]
+        if isinstance(h, int) and isinstance(w, int) and h * w == 1:
+            raise ShapeError(f"InstanceNorm2d normalises over H×W, and the input {x.label()} has "
+                             "one spatial element", "use it before the spatial size reaches 1×1 "
+                             "(or use LayerNorm / BatchNorm2d there)")
         return {"y": TensorSpec(x.dims)}
 
     @classmethod

@@ -127,3 +127,14 @@ def test_error_inside_block_names_block_and_node():
             ("block.block", {"block": "Blk"}, "blk"), ("io.output", {}, "out"))
     d = analyze(p).errors[0]
     assert d.node_name == "blk" and "block 'Blk'" in d.message and "'inner'" in d.message
+
+
+def test_instance_norm_on_one_pixel_is_refused_before_it_runs():
+    """Found by tests/test_random_graphs.py: check passed, forward raised (checked means it runs)."""
+    p = Project(name="r")
+    g = add_network(p, "net")
+    g.chain(("io.input", {"shape": ["N", 2, 1, 1]}, "x"),
+            ("norm.instance_norm2d", {}, "norm"), ("io.output", {}, "y"))
+    errors = analyze(p).errors
+    assert [d.node_name for d in errors] == ["norm"]
+    assert "one spatial element" in errors[0].message and errors[0].hint

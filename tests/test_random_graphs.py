@@ -86,8 +86,8 @@ def keep_shape_layer(draw, dims: list) -> tuple[str, dict[str, Any]]:
                     ("norm.batch_norm2d", {}), ("norm.dropout2d", {"p": 0.2}),
                     ("norm.group_norm", {"num_groups": draw(st.sampled_from(groups))})]
         if dims[2] * dims[3] > 1:
-            # Known bug, outside this file: analysis accepts InstanceNorm2d on a 1x1 image, whose
-            # forward raises "Expected more than 1 spatial element" (eval too). Not drawn here.
+            # InstanceNorm2d on a 1x1 image is refused by analysis (nothing to normalise over);
+            # drawing it there would only make invalid graphs.
             choices.append(("norm.instance_norm2d", {"affine": draw(st.booleans())}))
     return draw(st.sampled_from(choices))
 
