@@ -30,3 +30,20 @@ def isolated_app(tmp_path, monkeypatch) -> None:
     from builder.app import make_app
 
     make_app()
+
+
+def make_window(qtbot, project: Project | None = None):
+    """A shown main window whose dialogs answer yes and whose messages are recorded."""
+    from builder.file_actions import lay_out_all
+    from builder.main_window import MainWindow
+
+    if project is not None:
+        lay_out_all(project)
+    w = MainWindow(project)
+    w.messages = []
+    w.ask = lambda title, text: True
+    w.inform = lambda title, text: w.messages.append((title, text))
+    qtbot.addWidget(w)
+    w.resize(1300, 820)
+    w.show()
+    return w

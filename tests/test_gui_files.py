@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 import torch
+from helpers import make_window
 from PySide6.QtCore import QCoreApplication, QSettings
 
 from builder.gallery import template_infos
@@ -35,21 +36,6 @@ def env(tmp_path, monkeypatch):
 
     make_app()
     return tmp_path
-
-
-def make_window(qtbot, project: Project | None = None):
-    from builder.main_window import MainWindow, lay_out_all
-
-    if project is not None:
-        lay_out_all(project)
-    w = MainWindow(project)
-    w.messages = []
-    w.ask = lambda title, text: True
-    w.inform = lambda title, text: w.messages.append((title, text))
-    qtbot.addWidget(w)
-    w.resize(1300, 820)
-    w.show()
-    return w
 
 
 def _set_width(w, name: str, value: int) -> None:

@@ -18,7 +18,8 @@ TIMEOUT = 90_000
 @pytest.fixture
 def window(tmp_path, monkeypatch, qtbot):
     import templates
-    from builder.main_window import MainWindow, lay_out_all
+    from builder.file_actions import lay_out_all
+    from builder.main_window import MainWindow
 
     isolated_app(tmp_path, monkeypatch)
     p = templates.build("mlp-digits")

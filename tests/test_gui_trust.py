@@ -11,11 +11,12 @@ import json
 import os
 
 import pytest
-from helpers import isolated_app
+from helpers import isolated_app, make_window
 from pydantic import ValidationError
 from PySide6.QtGui import QAction
 
-from builder.main_window import MainWindow, lay_out_all
+from builder.file_actions import lay_out_all
+from builder.main_window import MainWindow
 from compiler import Project, add_network, load
 
 
@@ -31,19 +32,6 @@ def _mlp() -> Project:
     g.chain(("io.input", {"shape": ["N", 16]}, "x"), ("linear.linear", {"out_features": 8}, "fc"),
             ("activation.relu", {}, "act"), ("io.output", {}, "logits"))
     return p
-
-
-def make_window(qtbot, project: Project | None = None) -> MainWindow:
-    if project is not None:
-        lay_out_all(project)
-    w = MainWindow(project)
-    w.messages = []
-    w.ask = lambda title, text: True
-    w.inform = lambda title, text: w.messages.append((title, text))
-    qtbot.addWidget(w)
-    w.resize(1200, 800)
-    w.show()
-    return w
 
 
 def _menu_action(w: MainWindow, text: str) -> QAction:

@@ -38,7 +38,8 @@ def _gan_like() -> Project:
 
 
 def make_window(qtbot, project=None):
-    from builder.main_window import MainWindow, lay_out_all
+    from builder.file_actions import lay_out_all
+    from builder.main_window import MainWindow
 
     if project is not None:
         lay_out_all(project)
