@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import QPointF, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
 from compiler.graph import GraphEditError
 from compiler.project import Project
 
-from . import recovery, theme
+from . import menus, recovery, theme
 from .canvas import CanvasScene, CanvasView
 from .commands import ExpandBlockCommand, LayoutCommand, MakeBlockCommand, push
 from .document import Document
-from .file_actions import FileActions, settings
+from .file_actions import FileActions
 from .gallery import template_infos
 from .inspector import Inspector
 from .layout import layered_positions
@@ -98,7 +98,7 @@ class MainWindow(FileActions, QMainWindow):
 
         self.state_label = QLabel()
         self.statusBar().addPermanentWidget(self.state_label)
-        self._build_menus()
+        menus.build_menus(self)
         self._add_training(bottom)
 
         self.scene.status.connect(self.show_status)
@@ -170,7 +170,7 @@ class MainWindow(FileActions, QMainWindow):
         for act in self.training.actions_run:
             self.run_menu.addAction(act)
         self.run_menu.addSeparator()
-        self._action(self.run_menu, "Show &Training Panel", self.show_training, "Ctrl+T")
+        menus.add_action(self, self.run_menu, "Show &Training Panel", self.show_training, "Ctrl+T")
         self.training.run_started.connect(self._run_started)
         self.training.run_finished.connect(
             lambda run_id, status: self.show_status(f"Run {run_id} {status}"))
@@ -194,101 +194,6 @@ class MainWindow(FileActions, QMainWindow):
     def _run_started(self, run_id: str) -> None:
         self.show_training()
         self.show_status(f"Training run {run_id} started")
-
-    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
-        act = QAction(text, self)
-        if shortcut is not None:
-            act.setShortcut(QKeySequence(shortcut))
-            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        if tip:
-            act.setStatusTip(tip)
-        act.triggered.connect(lambda _checked=False: slot())
-        menu.addAction(act)
-        return act
-
-    def _build_menus(self) -> None:
-        K = QKeySequence.StandardKey
-        mb = self.menuBar()
-        f = mb.addMenu("&File")
-        self._action(f, "&New", self.new_project, K.New)
-        self._action(f, "New from &Template…", self.show_gallery, "Ctrl+Shift+N")
-        self._action(f, "&Open…", self.open_dialog, K.Open)
-        self.recent_menu = f.addMenu("Open &Recent")
-        f.addSeparator()
-        self._action(f, "&Save", self.save, K.Save)
-        self._action(f, "Save &As…", self.save_as, "Ctrl+Shift+S")
-        ex = f.addMenu("&Export")
-        self._action(ex, "PyTorch &code (model.py, train.py)…", self.export_code, "Ctrl+E")
-        self._action(ex, "&Project file…", self.export_project)
-        self._action(ex, "Graph image (&PNG)…", lambda: self.export_image("png"))
-        self._action(ex, "Graph image (&SVG)…", lambda: self.export_image("svg"))
-        f.addSeparator()
-        self._action(f, "&Quit", self.close, K.Quit)
-
-        e = mb.addMenu("&Edit")
-        undo = self.document.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(K.Undo)
-        redo = self.document.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence(K.Redo), QKeySequence("Ctrl+Y")])
-        e.addAction(undo)
-        e.addAction(redo)
-        e.addSeparator()
-        self._action(e, "Cu&t", self.cut, K.Cut)
-        self._action(e, "&Copy", self.copy, K.Copy)
-        self._action(e, "&Paste", self.paste, K.Paste)
-        self._action(e, "&Duplicate", self.scene.duplicate, "Ctrl+D")
-        self._action(e, "De&lete", self.scene.delete_selected, K.Delete)
-        self._action(e, "Select &All", lambda: self.scene.select(list(self.scene.nodes)),
-                     K.SelectAll)
-        e.addSeparator()
-        self._action(e, "&Make Block from Selection…", self.make_block, "Ctrl+G")
-        self._action(e, "E&xpand Block", self.expand_block, "Ctrl+Shift+G")
-        self._action(e, "Find &Node…", lambda: (self.docks["Palette"].raise_(),
-                                                self.palette.search.setFocus()), K.Find)
-        al = e.addMenu("Ali&gn")
-        for text, how, key in (("Left edges", "left", "Ctrl+Alt+L"),
-                               ("Top edges", "top", "Ctrl+Alt+T"),
-                               ("Centre vertically", "vcenter", None),
-                               ("Centre horizontally", "hcenter", None),
-                               ("Spread horizontally", "hspread", "Ctrl+Alt+H"),
-                               ("Spread vertically", "vspread", "Ctrl+Alt+V")):
-            self._action(al, text, lambda h=how: self.scene.align(h), key)
-
-        v = mb.addMenu("&View")
-        self.view_menu = v
-        self._action(v, "&Fit to View", self.view.fit, "F")
-        self._action(v, "Zoom &In", lambda: self.view.zoom(1.25), K.ZoomIn)
-        self._action(v, "Zoom &Out", lambda: self.view.zoom(0.8), K.ZoomOut)
-        self._action(v, "&Actual Size", self.view.resetTransform, "Ctrl+0")
-        self._action(v, "Auto-&Layout", self.auto_layout, "Ctrl+L")
-        self._action(v, "&Back to Enclosing Graph", self.close_block, "Backspace")
-        th = v.addMenu("&Theme")
-        group = QActionGroup(self)
-        self.theme_actions = {}
-        for name in ("dark", "light"):
-            act = QAction(name.title(), self, checkable=True)
-            act.triggered.connect(lambda _c=False, n=name: self.set_theme(n))
-            group.addAction(act)
-            th.addAction(act)
-            self.theme_actions[name] = act
-        self.theme_actions[theme.current().name].setChecked(True)
-        v.addSeparator()
-        for dock in self.docks.values():
-            v.addAction(dock.toggleViewAction())
-
-        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        for menu in (e, v):
-            for act in menu.actions():
-                text = act.text().replace("&", "")
-                if text in ("Duplicate", "Delete", "Copy", "Paste", "Make Block from Selection…",
-                            "Expand Block", "Auto-Layout", "Fit to View"):
-                    self.view.addAction(act)
-        self.run_menu = mb.addMenu("&Run")
-        h = mb.addMenu("&Help")
-        self._action(h, "&Keyboard Shortcuts", self.show_shortcuts, "F1")
-        self._action(h, "&About Layerloom", lambda: self.inform(
-            "About Layerloom", "Layerloom: draw deep-learning models, check their shapes, "
-            "export plain PyTorch."))
 
     # -- title, status -------------------------------------------------------------------------
     def _update_title(self) -> None:
@@ -461,31 +366,10 @@ class MainWindow(FileActions, QMainWindow):
         self.view.fit()
 
     def set_theme(self, name: str) -> None:
-        app = QApplication.instance()
-        theme.apply(app, name)  # type: ignore[arg-type]
-        settings().setValue("theme", name)
-        if name in self.theme_actions:
-            self.theme_actions[name].setChecked(True)
-        from PySide6.QtGui import QColor
-
-        self.scene.setBackgroundBrush(QColor(theme.current().canvas))
-        for item in self.scene.items():
-            item.update()
-        self.inspector.show_node(self.inspector.network, self.inspector.node_id)
-        self.view.viewport().update()
-        self.code.highlighter.set_colors()
-        self.training.apply_theme()
+        menus.set_theme(self, name)
 
     def show_shortcuts(self) -> None:
-        lines = []
-        for menu in self.menuBar().actions():
-            for act in menu.menu().actions() if menu.menu() else []:
-                if act.shortcut().toString():
-                    lines.append(f"{act.text().replace('&', '')}: "
-                                 f"{act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}")
-        lines += ["Tab or double-click the canvas: quick-add a node",
-                  "Wheel: zoom; middle-drag: pan; drag on empty canvas: select"]
-        self.inform("Keyboard shortcuts", "\n".join(lines))
+        menus.show_shortcuts(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if self.document.dirty and not self.ask(
