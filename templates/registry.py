@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Callable, Literal
 
 from compiler.project import Project
+from nodes.catalogue import Registry
 
 Builder = Callable[[], Project]
 Variant = Literal["small", "reference"]
 
 #: Family modules, in the order the gallery shows them.
 FAMILY_MODULES = ("mlp", "alexnet", "vgg", "resnet", "efficientnet", "rnn", "transformer", "bert",
-                  "gpt", "autoencoder", "vae", "gan", "gnn", "simclr", "byol")
+                  "gpt", "autoencoder", "vae", "gan", "gnn", "simclr", "byol", "nas")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,17 @@ class TemplateInfo:
     layout: str = "LR"
 
 
-_TEMPLATES: dict[str, TemplateInfo] = {}
+def _load_all() -> None:
+    """Import every family module: each registers its templates on import."""
+    for mod in FAMILY_MODULES:
+        try:
+            importlib.import_module(f"templates.{mod}")
+        except ModuleNotFoundError as err:
+            if err.name != f"templates.{mod}":
+                raise
+
+
+TEMPLATES: Registry[TemplateInfo] = Registry("template", loader=_load_all)
 
 
 def register(name: str, family: str, variant: str, description: str, recipe: str | None,
@@ -42,42 +53,18 @@ def register(name: str, family: str, variant: str, description: str, recipe: str
         raise ValueError(f"template '{name}': layout must be 'LR' or 'TB', not {layout!r}")
 
     def deco(fn: Builder) -> Builder:
-        if name in _TEMPLATES:
-            raise ValueError(f"template '{name}' is registered twice")
-        _TEMPLATES[name] = TemplateInfo(name, family, variant, description, recipe, dataset, fn,
-                                        layout)
+        TEMPLATES.add(name, TemplateInfo(name, family, variant, description, recipe, dataset, fn,
+                                         layout))
         return fn
     return deco
 
 
-_loaded = False
-
-
-def _load_all() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for mod in FAMILY_MODULES:
-        try:
-            importlib.import_module(f"templates.{mod}")
-        except ModuleNotFoundError as err:
-            if err.name != f"templates.{mod}":
-                raise
-
-
 def get(name: str) -> TemplateInfo:
-    _load_all()
-    try:
-        return _TEMPLATES[name]
-    except KeyError:
-        raise KeyError(f"no template named '{name}'; known: {', '.join(sorted(_TEMPLATES))}") \
-            from None
+    return TEMPLATES.get(name)
 
 
 def all_templates() -> list[TemplateInfo]:
-    _load_all()
-    return list(_TEMPLATES.values())
+    return TEMPLATES.entries()
 
 
 def build(name: str) -> Project:

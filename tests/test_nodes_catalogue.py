@@ -26,10 +26,7 @@ def _dummy(type_id: str, legacy: tuple[str, ...] = ()) -> type[NodeType]:
 
 def _unregister(*ids: str) -> None:
     for type_id in ids:
-        registry._TYPES.pop(type_id, None)
-        for old, new in list(registry._LEGACY.items()):
-            if new == type_id:
-                del registry._LEGACY[old]
+        registry.NODE_TYPES.remove(type_id)
 
 
 def test_registry_refuses_duplicate_id() -> None:

@@ -1,25 +1,32 @@
-"""Recipes by name. Each is a torch-only module defining ``RECIPE`` (a subclass of
-:class:`training.engine.Recipe`); ``training.export`` copies the module verbatim into train.py."""
+"""Recipes by name, in one :class:`~nodes.catalogue.Registry` of module paths. Each module is
+torch-only and defines ``RECIPE`` (a subclass of :class:`training.engine.Recipe`); it is imported
+only when asked for, so listing recipes costs nothing, and ``training.export`` copies the module
+into train.py."""
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
 
+from nodes.catalogue import Registry
+
 from ..engine import Recipe
 
-NAMES = ["classification", "regression", "language_model", "masked_lm", "seq2seq", "autoencoder",
-         "vae", "gan", "simclr", "byol", "node_classification", "graph_classification"]
+RECIPES: Registry[str] = Registry("recipe")
+for _name in ("classification", "regression", "language_model", "masked_lm", "seq2seq",
+              "autoencoder", "vae", "gan", "simclr", "byol", "node_classification",
+              "graph_classification"):
+    RECIPES.add(_name, f"{__name__}.{_name}")
+
+#: The recipe names, in the order the Training panel lists them.
+NAMES = RECIPES.names()
 
 
 def module(name: str) -> ModuleType:
-    if name not in NAMES:
+    if name not in RECIPES:
         raise KeyError(f"unknown recipe '{name}'; use one of {', '.join(NAMES)}")
-    return importlib.import_module(f"{__name__}.{name}")
+    return importlib.import_module(RECIPES.get(name))
 
 
 def get(name: str) -> type[Recipe]:
     return module(name).RECIPE
-
-
-__all__ = ["NAMES", "get", "module"]
