@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-COMMANDS = ("check", "export", "templates", "new", "train")
+COMMANDS = ("check", "export", "templates", "new", "train", "search", "import")
 
 
 class UsageError(Exception):
@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("target")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--model-only", action="store_true", help="write model.py only")
+    p.add_argument("--onnx", action="store_true", help="also write model.onnx per network, "
+                   "checked in onnxruntime (needs: pip install 'layerloom[onnx]')")
+    p.add_argument("--weights", help="a state_dict file to put in the ONNX export")
+    p.add_argument("--trust-code", action="append", default=[], metavar="FILE",
+                   help="allow a project with opaque nodes to import your code from FILE")
     p = sub.add_parser("templates", help="list the built-in templates")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-figures", action="store_true", help="skip parameter and FLOP counts")
@@ -40,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="the .loom file to write")
     sub.add_parser("train", help="train a project or template (see 'layerloom train -h')",
                    add_help=False)
+    sub.add_parser("search", help="search a project's marked choices for the best architecture "
+                   "(see 'layerloom search -h')", add_help=False)
+    from builder.import_command import add_parser as add_import
+
+    add_import(sub)
     return ap
 
 
@@ -70,7 +80,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     training = training_problems(project)
     ok = analysis.ok and not training
     summaries = {}
-    if analysis.ok:
+    from compiler.usercode import code_sources
+
+    if analysis.ok and code_sources(project):  # figures would build it: that imports user code
+        print("note: figures are not computed: the project imports your code from "
+              + ", ".join(code_sources(project)), file=sys.stderr)
+    elif analysis.ok:
         try:
             summaries = summarize(project, build(generate(analysis)), analysis)
         except Exception as err:  # generated code failed to build: a bug, but say it plainly
@@ -104,7 +119,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for r in rows:
             print("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                            for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+                            for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
     if ok:
         print(f"\nok: {project.name} has no errors ({len(analysis.warnings)} warning(s))")
     return 0 if ok else 1
@@ -149,15 +164,30 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(str(d), file=sys.stderr)
         return 1
     out = Path(args.out)
+    from compiler.usercode import UntrustedCodeError, check_trusted, code_sources
+
     try:
-        written = [export_model(generate(analysis), out)]
-        if not args.model_only and project.training.recipe:
+        check_trusted(project, args.trust_code)
+    except UntrustedCodeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if code_sources(project):
+        print("note: model.py imports your code from " + ", ".join(code_sources(project))
+              + "; ship those files with it", file=sys.stderr)
+    try:
+        try:
+            from training.export import export_project
+        except ImportError:  # training not installed: model.py only
+            written = [export_model(generate(analysis), out)]
+        else:  # the one export service (the app's too): model.py, train.py, README, sbatch
+            from training.export import TrainExportError
+
             try:
-                from training.export import export_training
-            except ImportError:
-                export_training = None  # type: ignore[assignment]
-            if export_training is not None:
-                written += list(export_training(project, out) or [])
+                written = export_project(project, out, model_only=args.model_only,
+                                         source=generate(analysis))
+            except TrainExportError as err:
+                print("\n".join(map(str, err.written)) + f"\nerror: {err}", file=sys.stderr)
+                return 1
     except CodegenError as err:  # the last gate refused the text: nothing was written
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -166,6 +196,33 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 2
     for path in written:
         print(path)
+    return _export_onnx(args, analysis, out) if args.onnx else 0
+
+
+def _export_onnx(args: argparse.Namespace, analysis, out: Path) -> int:
+    """``export --onnx``: model.onnx per network, each line saying how close onnxruntime came."""
+    from compiler.onnx_export import OnnxExportError, OnnxUnavailable, export_onnx
+    from compiler.weights import WeightsError, pick_state_dict, read_weights
+
+    weights = None
+    if args.weights:
+        try:
+            found = read_weights(args.weights)
+        except WeightsError as err:
+            raise UsageError(str(err)) from None
+        names = list(analysis.networks)
+        weights = {n: s for n in names if (s := pick_state_dict(n, names, found)) is not None}
+    try:
+        results = export_onnx(analysis, out, weights=weights)
+    except OnnxUnavailable as err:
+        raise UsageError(str(err)) from None
+    except (OnnxExportError, WeightsError) as err:  # WeightsError: weights that do not fit
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for r in results:
+        print(r.line())
+        for note in r.notes:
+            print(f"  note: {note}")
     return 0
 
 
@@ -190,7 +247,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
                          human(r.get("flops"))) for r in rows]
     widths = [max(len(str(t[i])) for t in table) for i in range(len(header))]
     for t in table:
-        print("  ".join(str(c).ljust(w) for c, w in zip(t, widths)).rstrip())
+        print("  ".join(str(c).ljust(w) for c, w in zip(t, widths, strict=True)).rstrip())
     return 0
 
 
@@ -249,12 +306,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from training.cli import main as train_main
 
         return train_main(argv[1:])
+    if argv[0] == "search":
+        from training.search.cli import main as search_main
+
+        return search_main(argv[1:])
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return 2 if exc.code else 0
+    from builder.import_command import cmd_import
+
     handlers = {"check": cmd_check, "export": cmd_export, "templates": cmd_templates,
-                "new": cmd_new}
+                "new": cmd_new, "import": cmd_import}
     from compiler.project import ProjectLoadError
 
     try:

@@ -311,6 +311,21 @@ class LayoutCommand(MoveCommand):
         return False
 
 
+class AdaptToDataCommand(SnapshotCommand):
+    """The Train panel's "Adapt the model to the data": the Input's shape and the width of the
+    layer before the Output set to what the dataset gives, as one undo step."""
+
+    def __init__(self, doc: Document, network: str, changes: list[tuple[str, dict[str, Any]]]
+                 ) -> None:
+        super().__init__(doc, network, "Adapt the model to the data")
+        self.changes = [(node_id, dict(params)) for node_id, params in changes]
+
+    def apply(self) -> None:
+        g = self.graph
+        for node_id, params in self.changes:
+            g.set_params(node_id, **params)
+
+
 class SetTrainingCommand(_Once, QUndoCommand):
     """The train panel's settings (recipe, dataset, hyperparameters) as one undoable edit;
     successive edits merge, so typing a learning rate is one undo step."""

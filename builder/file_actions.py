@@ -44,10 +44,15 @@ class FileActions:
         self.view.fit(readable=True)
 
     def _may_discard(self) -> bool:
+        """Before the project is replaced or closed: Save, Discard or Cancel, as every desktop
+        editor asks. True when the caller may go on (saved, or discarded on purpose)."""
         if not self.document.dirty:
             return True
-        return self.ask("Unsaved changes",
-                        f"{self.document.title} has unsaved changes. Discard them?")
+        answer = self.ask_unsaved(f"{self.document.title} has unsaved changes. Save them "
+                                  "first?")
+        if answer == "save":
+            return self.save()  # a cancelled or failed save keeps the project open
+        return answer == "discard"
 
     def new_project(self) -> None:
         if self._may_discard():
@@ -151,24 +156,26 @@ class FileActions:
             self.inform("Cannot export", "Fix these errors first:\n"
                         + "\n".join(str(d) for d in analysis.errors[:10]))
             return []
+        project, code = self.document.project, self.document.code()
         try:
-            written = [export_model(self.document.code() or self.document.project, folder)]
+            try:
+                from training.export import export_project
+            except ImportError:  # training export not installed: model.py only
+                written = [export_model(code or project, folder)]
+            else:  # the one export service (the CLI's too): model.py, train.py, README, sbatch
+                from training.export import TrainExportError
+
+                try:
+                    written = export_project(project, folder, source=code or None)
+                except TrainExportError as err:  # model.py is written; say what failed
+                    self.inform("train.py not written", str(err))
+                    written = err.written
         except (CodegenError, OSError) as err:
             self.inform("Cannot export", str(err))
             return []
         except Exception as err:  # e.g. text the file system cannot encode; never a crash
-            self.inform("Cannot export", f"model.py was not written: {type(err).__name__}: {err}")
+            self.inform("Cannot export", f"nothing was written: {type(err).__name__}: {err}")
             return []
-        if self.document.project.training.recipe:
-            try:
-                from training.export import export_training
-            except ImportError:
-                export_training = None  # training export not installed: model.py only
-            if export_training is not None:
-                try:
-                    written += list(export_training(self.document.project, folder) or [])
-                except Exception as err:  # model.py is already written; say what failed
-                    self.inform("train.py not written", f"{type(err).__name__}: {err}")
         self.show_status("Exported " + ", ".join(str(p) for p in written))
         return written
 

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 
 from compiler.summary import human
 
+from . import assets
+
 NAME_ROLE = Qt.ItemDataRole.UserRole + 3
 
 
@@ -66,10 +68,12 @@ class Gallery(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("New from template")
+        self.setWindowIcon(assets.app_icon())
         self.resize(900, 520)
         self.infos = template_infos()
         self.search = QLineEdit(placeholderText="Filter templates…")
         self.table = QTableWidget(len(self.infos), 4)
+        self.table.setObjectName("gallery_table")
         self.table.setHorizontalHeaderLabels(["template", "family", "variant", "parameters"])
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
@@ -80,6 +84,8 @@ class Gallery(QDialog):
             for c, text in enumerate((info.name, info.family, info.variant, "…")):
                 item = QTableWidgetItem(str(text))
                 item.setData(NAME_ROLE, info.name)
+                if c == 0:
+                    item.setIcon(assets.icon("icons", "template.svg"))
                 if c == 3:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
@@ -105,6 +111,7 @@ class Gallery(QDialog):
         if not self.infos:
             self.details.setText("No templates are installed yet.")
         self.search.textChanged.connect(self._filter)
+        self.search.installEventFilter(self)  # Up/Down in the filter move the highlighted row
         self.table.itemSelectionChanged.connect(self._describe)
         self.table.itemDoubleClicked.connect(lambda _i: self.accept())
         if self.infos:
@@ -135,6 +142,35 @@ class Gallery(QDialog):
         for r, info in enumerate(self.infos):
             hay = f"{info.name} {info.family} {info.variant} {info.description}".lower()
             self.table.setRowHidden(r, not all(w in hay for w in words))
+        row = self._row()
+        if row is None or self.table.isRowHidden(row):  # the highlight follows the filter
+            visible = self._visible_rows()
+            if visible:
+                self.table.selectRow(visible[0])
+            else:
+                self.table.clearSelection()
+                self.details.setText("No template matches the filter.")
+
+    def _visible_rows(self) -> list[int]:
+        return [r for r in range(self.table.rowCount()) if not self.table.isRowHidden(r)]
+
+    def _row(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].row() if rows else None
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        from PySide6.QtCore import QEvent
+
+        if obj is self.search and event.type() == QEvent.Type.KeyPress and \
+                event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Up):
+            visible = self._visible_rows()
+            if visible:
+                row = self._row()
+                i = visible.index(row) if row in visible else -1
+                i = i + 1 if event.key() == Qt.Key.Key_Down else max(0, i - 1)
+                self.table.selectRow(visible[min(i, len(visible) - 1)])
+            return True
+        return super().eventFilter(obj, event)
 
     def _describe(self) -> None:
         info = self.current()
@@ -149,10 +185,11 @@ class Gallery(QDialog):
                              f"<p>{info.description}</p><p>{'<br>'.join(extra)}</p>")
 
     def current(self) -> Any:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
+        """The highlighted template, never one the filter hides."""
+        row = self._row()
+        if row is None or self.table.isRowHidden(row):
             return None
-        return self.infos[rows[0].row()]
+        return self.infos[row]
 
     def selected_name(self) -> str | None:
         info = self.current()

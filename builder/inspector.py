@@ -3,7 +3,6 @@ figures. Values go to the document as SetParamsCommand (successive edits of a fi
 
 from __future__ import annotations
 
-import ast
 import json
 import types
 import typing
@@ -27,12 +26,13 @@ from compiler.graph import GraphEditError
 from compiler.ports import is_ref
 from compiler.project import PARAM_REF_KEY
 from compiler.summary import human
-from nodes import registry
-from nodes.io import role_of
+from nodes import registry, syntax
+from nodes.io import Role, role_of
 
 from . import theme
 from .commands import RenameCommand, SetParamsCommand, push
 from .document import Document
+from .shape_editor import ShapeEditor
 
 INT_LIMIT = 2_000_000_000
 
@@ -67,7 +67,7 @@ def parse_text(text: str) -> Any:
         return None
     for candidate in (text, _quote_words(text)):
         try:
-            return ast.literal_eval(candidate)
+            return syntax.literal(candidate)
         except (ValueError, SyntaxError):
             pass
     try:
@@ -91,6 +91,47 @@ def show_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return repr(value) if not isinstance(value, (list, dict)) else json.dumps(value)
+
+
+def show_float(value: float) -> str:
+    """A float as typed: its shortest repr (0.5, 1e-05), never a fixed 0.500000."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") and "e" not in text else text
+
+
+class FloatBox(QDoubleSpinBox):
+    """A float spin box that shows what was typed (0.5, 0.001, 1e-05), not six decimals."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setDecimals(12)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802
+        return show_float(round(value, 12))
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802
+        try:
+            return float(text.replace(self.suffix(), "").strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        from PySide6.QtGui import QValidator
+
+        body = text.strip()
+        try:
+            float(body)
+            state = QValidator.State.Acceptable
+        except ValueError:
+            ok = body in ("", "-", "+", ".", "-.") or body.lower().endswith(("e", "e-", "e+"))
+            state = QValidator.State.Intermediate if ok else QValidator.State.Invalid
+        return state, text, pos
+
+
+def is_shape(annotation: Any, value: Any) -> bool:
+    """A tensor shape field (a list of sizes and symbols): edited dim by dim, not as JSON."""
+    return typing.get_origin(annotation) is list and isinstance(value, list) and all(
+        isinstance(v, (int, str)) and not isinstance(v, bool) for v in value)
 
 
 class Inspector(QScrollArea):
@@ -152,7 +193,7 @@ class Inspector(QScrollArea):
         name.editingFinished.connect(lambda: self._rename(name.text()))
         self.editors["__name__"] = name
         form.addRow("name", name)
-        if role_of(cls) == "block":
+        if role_of(cls) == Role.BLOCK:
             self._block_rows(form, node)
         else:
             for key, info in cls.Params.model_fields.items():
@@ -170,6 +211,9 @@ class Inspector(QScrollArea):
         self.figures.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._add(self.figures)
         self._fill_figures()
+        from .search.inspector_menu import decorate  # "Search over…" and domains (issue 12)
+
+        decorate(self, form)
 
     def _add(self, widget: QWidget) -> None:
         self.lay.addWidget(widget)
@@ -224,9 +268,10 @@ class Inspector(QScrollArea):
             w.setKeyboardTracking(False)
             w.valueChanged.connect(lambda v: self._set_key(key, int(v)))
             return w
+        if key == "shape" and is_shape(annotation, value):
+            return ShapeEditor(value, lambda dims: self._set_key(key, dims))
         if annotation is float and isinstance(value, (int, float)):
-            w = QDoubleSpinBox()
-            w.setDecimals(6)
+            w = FloatBox()
             w.setRange(float(lo) if lo is not None else -1e12,
                        float(hi) if hi is not None else 1e12)
             w.setSingleStep(0.01 if (hi or 2) <= 1 else 0.1)
@@ -297,6 +342,10 @@ class Inspector(QScrollArea):
         if isinstance(editor, QSpinBox):
             editor.setValue(int(value))
             return self._node() is not None and self._node().params.get(key) == value
+        if isinstance(editor, ShapeEditor):
+            editor.set_shape(list(value))
+            editor.edited.emit(editor.shape())
+            return self.error.text() == ""
         if isinstance(editor, QLineEdit):
             editor.setText(show_text(value))
             editor.editingFinished.emit()

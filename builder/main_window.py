@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from compiler.graph import GraphEditError
 from compiler.project import Project
 
-from . import menus, recovery, theme
+from . import assets, menus, recovery, theme
 from .canvas import CanvasScene, CanvasView
 from .commands import ExpandBlockCommand, LayoutCommand, MakeBlockCommand, push
 from .document import Document
@@ -48,6 +48,8 @@ class MainWindow(FileActions, QMainWindow):
             else ["net"]
         # Dialog hooks: tests and scripts replace these to answer without a modal dialog.
         self.ask: Callable[[str, str], bool] = self._ask
+        #: Unsaved changes: "save", "discard" or "cancel" (File ▸ New/Open, gallery, close).
+        self.ask_unsaved: Callable[[str], str] = self._ask_unsaved
         self.inform: Callable[[str, str], None] = self._inform
         self.ask_text: Callable[[str, str, str], str | None] = self._ask_text
         self.choose_file: Callable[[str, str, bool], str | None] = self._choose_file
@@ -93,6 +95,8 @@ class MainWindow(FileActions, QMainWindow):
         self.add_dock(self.code, "Code", right)
         self.add_dock(self.problems, "Problems", bottom)
         self.add_dock(self.summary, "Summary", bottom)
+        self.code.follow(self.docks["Code"])
+        self.summary.follow(self.docks["Summary"])
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
 
@@ -100,6 +104,9 @@ class MainWindow(FileActions, QMainWindow):
         self.statusBar().addPermanentWidget(self.state_label)
         menus.build_menus(self)
         self._add_training(bottom)
+        from .search.install import add_search  # the Search dock beside Training (issue 12)
+
+        add_search(self, bottom)
 
         self.scene.status.connect(self.show_status)
         self.inspector.status.connect(self.show_status)
@@ -110,6 +117,8 @@ class MainWindow(FileActions, QMainWindow):
         self.palette.activated.connect(self._add_at_center)
         self.problems.node_requested.connect(self.show_node)
         doc.analyzed.connect(self._analyzed)
+        doc.figures_ready.connect(self._figures_ready)
+        self.setWindowIcon(assets.app_icon())
         doc.dirty_changed.connect(lambda _d: self._update_title())
         doc.path_changed.connect(lambda _p: self._update_title())
         doc.changed.connect(self._doc_changed)
@@ -134,6 +143,7 @@ class MainWindow(FileActions, QMainWindow):
             self.tabifyDockWidget(self.docks["Inspector"], self.docks["Code"])
             self.tabifyDockWidget(self.docks["Problems"], self.docks["Summary"])
             self.tabifyDockWidget(self.docks["Problems"], self.docks["Training"])
+            self.tabifyDockWidget(self.docks["Training"], self.docks["Search"])
             self.resizeDocks([self.docks["Palette"], self.docks["Inspector"]], [210, 330],
                              Qt.Orientation.Horizontal)
             self.resizeDocks([self.docks["Problems"]], [160], Qt.Orientation.Vertical)
@@ -160,12 +170,17 @@ class MainWindow(FileActions, QMainWindow):
         The panel reads the live project (it snapshots it when a run starts, so edits never reach
         a running model), writes its settings through an undoable command, and shows a banner
         when the graph changes during a run."""
-        from .commands import SetTrainingCommand, push
+        from .commands import AdaptToDataCommand, SetTrainingCommand, push
         from .dashboard import TrainingPanel
 
         doc = self.document
         self.training = TrainingPanel(lambda: doc.project, lambda: doc.path, self)
         self.training.apply_training = lambda t: push(doc, SetTrainingCommand(doc, t))
+        self.training.apply_fit = lambda net, changes: push(doc, AdaptToDataCommand(doc, net,
+                                                                                    changes))
+        # a refused F5 is seen wherever the user is: the status bar says why, the panel shows
+        self.training.start_refused.connect(lambda why: (self.show_training(),
+                                                         self.show_status(why)))
         self.add_dock(self.training, "Training", area)
         for act in self.training.actions_run:
             self.run_menu.addAction(act)
@@ -173,15 +188,20 @@ class MainWindow(FileActions, QMainWindow):
         menus.add_action(self, self.run_menu, "Show &Training Panel", self.show_training, "Ctrl+T")
         self.training.run_started.connect(self._run_started)
         self.training.run_finished.connect(
-            lambda run_id, status: self.show_status(f"Run {run_id} {status}"))
+            lambda run_id, status: self.show_status(
+                f"Run {self.training.run_name(run_id)} {status}"))
 
         def follow(event: str, _info: dict) -> None:
+            if event == "reset":  # another project: its own runs, at once
+                self.training.sync_project()
             if event in ("training", "reset"):
                 self.training.training_changed()
             if event != "training":
                 self.training.graph_changed()
 
-        doc.changed.connect(follow)  # (a new path's runs folder is picked up by the panel's tick)
+        doc.changed.connect(follow)
+        # a first save takes the unsaved project's runs along to <name>.runs/, at once
+        doc.path_changed.connect(lambda _path: self.training.sync_project())
 
     def show_training(self) -> None:
         """Bring the dashboard forward, tall enough for its plots."""
@@ -193,7 +213,7 @@ class MainWindow(FileActions, QMainWindow):
 
     def _run_started(self, run_id: str) -> None:
         self.show_training()
-        self.show_status(f"Training run {run_id} started")
+        self.show_status(f"Training run {self.training.run_name(run_id)} started")
 
     # -- title, status -------------------------------------------------------------------------
     def _update_title(self) -> None:
@@ -213,13 +233,29 @@ class MainWindow(FileActions, QMainWindow):
         if n_warn:
             text += f"  <span style='color:{t.warning}'>{n_warn} warning(s)</span>"
         nodes = sum(len(n.nodes) for n in self.document.project.networks)
-        text += f"  · {nodes} nodes · analysed in {self.document.last_analysis_ms:.0f} ms"
+        text += f"  · {nodes} nodes" + self._totals_text()
+        text += f" · analysed in {self.document.last_analysis_ms:.0f} ms"
         self.state_label.setText(text)
         from PySide6.QtGui import QTextDocumentFragment
 
         plain = QTextDocumentFragment.fromHtml(text).toPlainText()
         self.state_label.setMinimumWidth(self.state_label.fontMetrics().horizontalAdvance(plain)
                                          + 16)
+
+    def _totals_text(self) -> str:
+        """Parameters and FLOPs of the whole project, for the status bar (no Summary needed)."""
+        from compiler.summary import human
+
+        sums = self.document.summaries()
+        if not sums:
+            return " · counting parameters…" if self.document.figures_pending else ""
+        params = sum(s.params for s in sums.values())
+        flops = sum(s.flops for s in sums.values())
+        return f" · <b>{params:,}</b> params ({human(params)}) · {human(flops)} FLOPs"
+
+    def _figures_ready(self) -> None:
+        if self.document.analysis is not None:
+            self._analyzed(self.document.analysis)
 
     def _doc_changed(self, event: str, info: dict) -> None:
         if event in ("reset", "structure"):
@@ -372,8 +408,7 @@ class MainWindow(FileActions, QMainWindow):
         menus.show_shortcuts(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        if self.document.dirty and not self.ask(
-                "Unsaved changes", f"{self.document.title} has unsaved changes. Close anyway?"):
+        if not self._may_discard():
             event.ignore()
             return
         if self.training.running() and not self.ask(
@@ -381,6 +416,7 @@ class MainWindow(FileActions, QMainWindow):
             event.ignore()
             return
         self.training.shutdown()
+        self.search_panel.shutdown()  # the running trial checkpoints; the study is kept
         self.save_settings()
         self.autosave_timer.stop()
         self.recovery_file.remove()
@@ -390,6 +426,18 @@ class MainWindow(FileActions, QMainWindow):
     def _ask(self, title: str, text: str) -> bool:
         answer = QMessageBox.question(self, title, text)
         return answer == QMessageBox.StandardButton.Yes
+
+    def _ask_unsaved(self, text: str) -> str:
+        if self.ask != self._ask:  # a script answered yes/no through ``ask``: keep honouring it
+            return "discard" if self.ask("Unsaved changes", text) else "cancel"
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes", text,
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self)
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        return {QMessageBox.StandardButton.Save: "save",
+                QMessageBox.StandardButton.Discard: "discard"}.get(
+                    QMessageBox.StandardButton(answer), "cancel")
 
     def _inform(self, title: str, text: str) -> None:
         QMessageBox.warning(self, title, text)

@@ -1,20 +1,22 @@
 """The main window's menu bar: every action with its shortcut, built in one place so a new feature
 adds its menu item here (one hunk) rather than inside the window class. Also the two View/Help
-actions that only read the menus: theme switching and the shortcuts listing."""
+actions that only read the menus: theme switching and the shortcuts window."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
 from PySide6.QtWidgets import QApplication, QMenu
 
 from . import theme
+from .import_dialog import add_import_actions
 from .weights_actions import add_weights_actions
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
+#: The main window. Typed loosely on purpose: importing ``MainWindow`` here, even for type checking,
+#: would make an import cycle (the window builds its menus with this module).
+MainWindow = Any
 
 #: Actions of the Edit and View menus that the canvas's right-click menu repeats.
 CONTEXT_ACTIONS = ("Duplicate", "Delete", "Copy", "Paste", "Make Block from Selection…",
@@ -45,6 +47,7 @@ def build_menus(w: MainWindow) -> None:
     add_action(w, f, "&Open…", w.open_dialog, K.Open)
     w.recent_menu = f.addMenu("Open &Recent")
     w.import_menu = f.addMenu("&Import")
+    add_import_actions(w, w.import_menu)  # File ▸ Import ▸ PyTorch module…
     f.addSeparator()
     add_action(w, f, "&Save", w.save, K.Save)
     add_action(w, f, "Save &As…", w.save_as, "Ctrl+Shift+S")
@@ -139,13 +142,7 @@ def set_theme(w: MainWindow, name: str) -> None:
 
 
 def show_shortcuts(w: MainWindow) -> None:
-    """Every menu action that has a shortcut, plus the canvas gestures."""
-    lines = []
-    for menu in w.menuBar().actions():
-        for act in menu.menu().actions() if menu.menu() else []:
-            if act.shortcut().toString():
-                lines.append(f"{act.text().replace('&', '')}: "
-                             f"{act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}")
-    lines += ["Tab or double-click the canvas: quick-add a node",
-              "Wheel: zoom; middle-drag: pan; drag on empty canvas: select"]
-    w.inform("Keyboard shortcuts", "\n".join(lines))
+    """F1: the grouped, searchable shortcuts window (builder/shortcuts.py)."""
+    from .shortcuts import show_shortcuts as show
+
+    show(w)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QMimeData, QPoint, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
@@ -16,10 +18,11 @@ from PySide6.QtWidgets import (
 
 from nodes import registry
 
+from . import assets
 from .canvas import MIME_NODE
 
 TYPE_ROLE = Qt.ItemDataRole.UserRole + 1
-HIDDEN = {"block.block"}  # placed through blocks, not from the palette
+HIDDEN = {"block.block", "opaque.module"}  # placed through blocks / made by an import
 
 
 def placeable_types() -> list:
@@ -30,6 +33,38 @@ def matches(cls, text: str) -> bool:
     text = text.strip().lower()
     hay = f"{cls.name} {cls.id} {cls.category} {cls.description}".lower()
     return all(word in hay for word in text.split())
+
+
+def rank(cls, text: str) -> int | None:
+    """How well a type answers a search (lower is better; None: no match). An exact name comes
+    first, then a prefix, a word prefix, a substring of the name, and last a hit anywhere in the
+    description: ``relu`` finds ReLU before LeakyReLU, ``add`` finds Add before Graph Add..."""
+    t = text.strip().lower()
+    if not t:
+        return 50
+    name, tail = cls.name.lower(), cls.id.rsplit(".", 1)[-1].lower()
+    if t in (name, tail):
+        return 0
+    if name.startswith(t) or tail.startswith(t):
+        return 1
+    if any(w.startswith(t) for w in re.split(r"[^a-z0-9]+", name)):
+        return 2
+    if t in name or t in cls.id.lower():
+        return 3
+    return 4 if matches(cls, text) else None
+
+
+def tooltip(cls) -> str:
+    """What a palette entry says on hover: the name a user reads, then what the layer does."""
+    return f"<b>{cls.name}</b> · {cls.category}<br>{cls.description}" if cls.description \
+        else f"<b>{cls.name}</b> · {cls.category}"
+
+
+def ranked(text: str) -> list:
+    """The placeable types matching ``text``, best first (ties alphabetically)."""
+    hits = [(rank(c, text), c.name.lower(), c) for c in placeable_types()]
+    return [c for r, _n, c in sorted((h for h in hits if h[0] is not None),
+                                     key=lambda h: (h[0], h[1]))]
 
 
 class _Tree(QTreeWidget):
@@ -54,9 +89,11 @@ class Palette(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.search = QLineEdit(placeholderText="Search nodes…  (Ctrl+F)")
+        self.search = QLineEdit(placeholderText="Search nodes…  (Ctrl+F, Enter adds the first)")
+        self.search.setObjectName("palette_search")
         self.search.setClearButtonEnabled(True)
         self.tree = _Tree()
+        self.tree.setObjectName("palette")
         self.tree.setHeaderHidden(True)
         self.tree.setDragEnabled(True)
         self.tree.setDragDropMode(QTreeWidget.DragDropMode.DragOnly)
@@ -67,6 +104,7 @@ class Palette(QWidget):
         lay.addWidget(self.search)
         lay.addWidget(self.tree)
         self.search.textChanged.connect(self.filter)
+        self.search.returnPressed.connect(self._activate_best)
         self.tree.itemDoubleClicked.connect(self._activate)
         self.populate()
 
@@ -77,27 +115,56 @@ class Palette(QWidget):
             groups.setdefault(cls.category, []).append(cls)
         for cat in sorted(groups):
             top = QTreeWidgetItem([cat])
+            top.setIcon(0, assets.category_icon(cat))
             top.setFlags(Qt.ItemFlag.ItemIsEnabled)
             self.tree.addTopLevelItem(top)
             for cls in sorted(groups[cat], key=lambda c: c.name):
                 item = QTreeWidgetItem([cls.name])
                 item.setData(0, TYPE_ROLE, cls.id)
-                item.setToolTip(0, f"{cls.id}\n{cls.description}")
+                item.setToolTip(0, tooltip(cls))
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                               | Qt.ItemFlag.ItemIsDragEnabled)
                 top.addChild(item)
         self.tree.expandAll()
 
     def filter(self, text: str) -> None:
-        for i in range(self.tree.topLevelItemCount()):
-            top = self.tree.topLevelItem(i)
+        """Show the matching types, best matches first (categories by their best entry); the
+        best one is highlighted, and Enter adds it."""
+        tree = self.tree
+        tops = [tree.takeTopLevelItem(0) for _ in range(tree.topLevelItemCount())]
+        best_of: dict[int, tuple] = {}
+        for top in tops:
+            children = top.takeChildren()
+            keyed = [(rank(registry.get(c.data(0, TYPE_ROLE)), text), c.text(0).lower(), c)
+                     for c in children]
+            keyed.sort(key=lambda k: (99 if k[0] is None else k[0], k[1]))
+            top.addChildren([k[2] for k in keyed])
+            best_of[id(top)] = (min((k[0] for k in keyed if k[0] is not None), default=99),
+                                top.text(0))
+        tops.sort(key=lambda t: best_of[id(t)] if text.strip() else (0, t.text(0)))
+        tree.addTopLevelItems(tops)
+        tree.expandAll()
+        first = None
+        for top in tops:
             shown = 0
             for j in range(top.childCount()):
                 child = top.child(j)
-                ok = matches(registry.get(child.data(0, TYPE_ROLE)), text) if text else True
+                ok = rank(registry.get(child.data(0, TYPE_ROLE)), text) is not None
                 child.setHidden(not ok)
                 shown += ok
+                if ok and first is None:
+                    first = child
             top.setHidden(shown == 0)
+        if text.strip() and first is not None:
+            tree.setCurrentItem(first)
+        else:
+            tree.clearSelection()
+
+    def _activate_best(self) -> None:
+        """Enter in the search box adds the highlighted (best) match."""
+        item = self.tree.currentItem()
+        if item is not None and not item.isHidden() and self.search.text().strip():
+            self._activate(item)
 
     def _activate(self, item: QTreeWidgetItem) -> None:
         type_id = item.data(0, TYPE_ROLE)
@@ -128,11 +195,14 @@ class QuickAdd(QFrame):
 
     def refresh(self, text: str) -> None:
         self.list.clear()
-        for cls in sorted(placeable_types(), key=lambda c: (c.category, c.name)):
-            if not text or matches(cls, text):
-                item = QListWidgetItem(f"{cls.name}    ·  {cls.category}")
-                item.setData(TYPE_ROLE, cls.id)
-                self.list.addItem(item)
+        types = ranked(text) if text.strip() else \
+            sorted(placeable_types(), key=lambda c: (c.category, c.name))
+        for cls in types:
+            item = QListWidgetItem(assets.category_icon(cls.category),
+                                   f"{cls.name}    ·  {cls.category}")
+            item.setData(TYPE_ROLE, cls.id)
+            item.setToolTip(tooltip(cls))
+            self.list.addItem(item)
         if self.list.count():
             self.list.setCurrentRow(0)
 

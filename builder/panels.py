@@ -8,6 +8,7 @@ import re
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QSyntaxHighlighter, QTextCharFormat
 from PySide6.QtWidgets import (
+    QDockWidget,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -121,6 +122,11 @@ class CodeView(QPlainTextEdit):
         super().showEvent(e)
         self.doc.request_code()
 
+    def follow(self, dock: QDockWidget) -> None:
+        """Fill the view when its dock comes to the front: a dock tabbed behind another counts
+        as visible to Qt, so no showEvent arrives when its tab is clicked."""
+        dock.visibilityChanged.connect(lambda on: self.doc.request_code() if on else None)
+
     def refresh(self) -> None:
         if self.doc.source is not None:
             text = self.doc.source.text
@@ -162,6 +168,10 @@ class SummaryView(QWidget):
     def showEvent(self, e) -> None:  # noqa: N802
         super().showEvent(e)
         self.refresh()
+
+    def follow(self, dock: QDockWidget) -> None:
+        """Refresh when the dock's tab comes to the front (see CodeView.follow)."""
+        dock.visibilityChanged.connect(lambda on: self.refresh() if on else None)
 
     def refresh(self) -> None:
         a = self.doc.analysis

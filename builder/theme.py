@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
@@ -81,6 +81,8 @@ def apply(app: QApplication, name: str = "dark") -> Theme:
                  QPalette.ColorRole.ButtonText):
         pal.setColor(QPalette.ColorGroup.Disabled, role, c(theme.dim))
     app.setPalette(pal)
-    app.setStyleSheet(f"QToolTip {{ color: {theme.text}; background: {theme.base}; "
-                      f"border: 1px solid {theme.node_border}; }}")
+    from . import assets
+
+    app.setStyleSheet(assets.stylesheet(asdict(theme)))
+    app.setWindowIcon(assets.app_icon())
     return theme

@@ -11,12 +11,15 @@ import linecache
 import sys
 import types
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from torch import nn
 
+from nodes import syntax
+
 from .codegen import PythonSource, generate, verify_source
 from .project import Project
+from .usercode import check_trusted
 
 
 @dataclass
@@ -28,14 +31,20 @@ class BuiltModule:
     def networks(self) -> dict[str, type[nn.Module]]:
         return dict(self.module.NETWORKS)
 
-    def instantiate(self, name: str | None = None) -> nn.Module:
-        """A fresh instance of one network (the only one if ``name`` is omitted)."""
+    def instantiate(self, name: str | None = None, weights: str | None = None) -> nn.Module:
+        """A fresh instance of one network (the only one if ``name`` is omitted); ``weights``: a
+        file of ``compiler.weights`` (an import's weights) loaded into it, strictly."""
         nets = self.networks
         if name is None:
             if len(nets) != 1:
                 raise KeyError(f"the project has {len(nets)} networks; name one of {sorted(nets)}")
             name = next(iter(nets))
-        return nets[name]()
+        model = nets[name]()
+        if weights is not None:
+            from .imported_weights import load_into
+
+            load_into(model, name, weights)
+        return model
 
 
 def exec_source(text: str, module_name: str | None = None,
@@ -53,7 +62,7 @@ def exec_source(text: str, module_name: str | None = None,
     linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
     module = types.ModuleType(module_name)
     module.__file__ = filename
-    code = compile(text, filename, "exec")
+    code = syntax.compile_module(text, filename)
     sys.modules[module_name] = module
     try:
         exec(code, module.__dict__)  # noqa: S102 - our own generated source, never user text
@@ -63,8 +72,14 @@ def exec_source(text: str, module_name: str | None = None,
     return module
 
 
-def build(project: Project | PythonSource) -> BuiltModule:
+def build(project: Project | PythonSource, trust: Iterable[str] = ()) -> BuiltModule:
+    """Generate (unless given the source) and exec. A project with opaque nodes imports the user's
+    code when a network is made: refused (UntrustedCodeError) unless ``trust`` names each file."""
     source = project if isinstance(project, PythonSource) else generate(project)
+    if source.analysis is not None:
+        check_trusted(source.analysis.project, trust)
+    elif isinstance(project, Project):
+        check_trusted(project, trust)
     return BuiltModule(source, exec_source(source.text, node_lines=source.node_lines))
 
 

@@ -17,17 +17,20 @@ import networkx as nx
 from pydantic import ValidationError
 
 from nodes import registry
-from nodes.io import role_of
+from nodes.io import Role, role_of
 
+from .loading import SHARED_LABEL_HINT, choice_problem, choice_target, domains_agree
 from .ports import is_ref, ports_of, resolve_params
 from .project import (
     PARAM_REF_KEY,
     BlockModel,
     BlockParam,
+    Choice,
     EdgeModel,
     NetworkModel,
     NodeModel,
     Project,
+    SearchModel,
     TrainingModel,
     new_id,
 )
@@ -44,6 +47,7 @@ class Change(str, Enum):
     POSITIONS = "positions"
     STRUCTURE = "structure"  # networks or blocks reshaped (make/expand block, paste, restore)
     TRAINING = "training"
+    SEARCH = "search"  # the search section: choices or search settings
     RESET = "reset"  # a different project was loaded
 
 
@@ -361,7 +365,7 @@ def make_block(project: Project, network: str, node_ids: Iterable[str], block_na
         raise GraphEditError(f"a block or network named '{block_name}' already exists")
     for nid in chosen:
         node = graph.node(nid)
-        if role_of(registry.get(node.type)) in ("input", "output"):
+        if registry.get(node.type).role in (Role.INPUT, Role.OUTPUT):
             raise GraphEditError(f"'{node.name}' is a network input/output and cannot go in a block")
     block = BlockModel(name=block_name)
     inner = Graph(project, block)
@@ -416,12 +420,15 @@ def expand_block(project: Project, network: str, block_node_id: str) -> list[str
     """Inline a block node (all repeats) into its network; returns the new node ids."""
     graph = Graph(project, network)
     node = graph.node(block_node_id)
-    params = resolve_params(project, node)
-    if role_of(registry.get(node.type)) != "block":
+    outer = graph.net.param_defaults() if isinstance(graph.net, BlockModel) else None
+    params = resolve_params(project, node, outer)
+    if role_of(registry.get(node.type)) != Role.BLOCK:
         raise GraphEditError(f"'{node.name}' is not a block")
     block = project.block(params.block)
     values = block.param_defaults()
     values.update(params.args)
+    # args passed on from the enclosing block ({"$param": ...}) stay references once inlined
+    values.update({k: v for k, v in (node.params.get("args") or {}).items() if is_ref(v)})
     ins = {e.dst_port: (e.src, e.src_port) for e in graph.edges_into(block_node_id)}
     outs = graph.edges_from(block_node_id)
     graph.remove(block_node_id)
@@ -432,7 +439,7 @@ def expand_block(project: Project, network: str, block_node_id: str) -> list[str
         produced: dict[str, tuple[str, str]] = {}
         role = {n.id: role_of(registry.get(n.type)) for n in block.nodes}
         for n in block.nodes:
-            if role[n.id] in ("block_input", "block_output"):
+            if role[n.id].is_io:
                 continue
             new_params = {k: (values[v[PARAM_REF_KEY]] if is_ref(v) else copy.deepcopy(v))
                           for k, v in n.params.items()}
@@ -441,14 +448,14 @@ def expand_block(project: Project, network: str, block_node_id: str) -> list[str
             created.append(id_map[n.id])
         name_of = {n.id: n.name for n in block.nodes}
         for e in block.edges:
-            if role[e.src] == "block_input":
+            if role[e.src] == Role.BLOCK_INPUT:
                 source = current.get(name_of[e.src])
                 if source is None:
                     continue
                 src, sport = source
             else:
                 src, sport = id_map[e.src], e.src_port
-            if role[e.dst] == "block_output":
+            if role[e.dst] == Role.BLOCK_OUTPUT:
                 produced[name_of[e.dst]] = (src, sport)
                 continue
             graph.connect(src, id_map[e.dst], sport, e.dst_port)
@@ -497,6 +504,50 @@ class ProjectEdits:
         old = self.project.training
         self.project.training = training.model_copy(deep=True)
         self.notify(Change.TRAINING, {})
+        return old
+
+    # -- the search space -----------------------------------------------------------------------
+    def set_choice(self, choice: Choice) -> Choice | None:
+        """Add ``choice``, or replace the one on the same (scope, node, param); returns the
+        replaced one (None when it is new), which is what undo puts back or removes."""
+        if choice_target(self.project, choice) is None:
+            raise GraphEditError(f"no node '{choice.node}' in '{choice.scope}' to search over")
+        problem = choice_problem(self.project, choice)
+        if problem is not None:
+            raise GraphEditError(problem)
+        for other in self.project.search.choices:
+            same = (other.scope, other.node, other.param) == (choice.scope, choice.node,
+                                                               choice.param)
+            if other.label == choice.label and not same and \
+                    not domains_agree(other.domain, choice.domain):
+                raise GraphEditError(SHARED_LABEL_HINT.format(label=choice.label))
+        choices = self.project.search.choices
+        key = (choice.scope, choice.node, choice.param)
+        new = choice.model_copy(deep=True)
+        for i, other in enumerate(choices):
+            if (other.scope, other.node, other.param) == key:
+                choices[i] = new
+                self.notify(Change.SEARCH, {"network": choice.scope, "node": choice.node})
+                return other
+        choices.append(new)
+        self.notify(Change.SEARCH, {"network": choice.scope, "node": choice.node})
+        return None
+
+    def remove_choice(self, scope: str, node: str, param: str) -> Choice | None:
+        """Stop searching over one param; returns the removed choice (None if there was none)."""
+        choices = self.project.search.choices
+        for i, other in enumerate(choices):
+            if (other.scope, other.node, other.param) == (scope, node, param):
+                del choices[i]
+                self.notify(Change.SEARCH, {"network": scope, "node": node})
+                return other
+        return None
+
+    def set_search(self, settings: SearchModel) -> SearchModel:
+        """Replace the whole search section (settings and choices); returns the old one."""
+        old = self.project.search
+        self.project.search = settings.model_copy(deep=True)
+        self.notify(Change.SEARCH, {})
         return old
 
     def snapshot(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from nodes import Port, registry
 from nodes.base import Params
-from nodes.io import role_of
+from nodes.io import Role, role_of
 
 from .project import PARAM_REF_KEY, EdgeModel, NodeModel, Project
 
@@ -25,24 +25,32 @@ def resolve_params(project: Project, node: NodeModel,
     raw: dict[str, Any] = {}
     for key, value in node.params.items():
         if is_ref(value):
-            ref = value[PARAM_REF_KEY]
-            if not isinstance(ref, str):
-                raise ValueError(f"param '{key}': a block param reference names a param, "
-                                 f"e.g. {{\"{PARAM_REF_KEY}\": \"planes\"}}")
-            if block_values is None:
-                raise ValueError(f"param '{key}' refers to block param '{ref}' outside a block")
-            if ref not in block_values:
-                raise KeyError(f"param '{key}' refers to unknown block param '{ref}'")
-            value = block_values[ref]
+            value = _resolve_ref(key, value, block_values)
         raw[key] = value
+    if role_of(cls) == Role.BLOCK and isinstance(raw.get("args"), dict):
+        # A nested block node may pass the enclosing block's param on: args {"planes": $param}.
+        raw["args"] = {k: _resolve_ref(f"args.{k}", v, block_values) if is_ref(v) else v
+                       for k, v in raw["args"].items()}
     params = cls.Params.model_validate(raw)
-    if role_of(cls) == "block":
+    if role_of(cls) == Role.BLOCK:
         block = project.block(params.block)  # KeyError names the missing block
         declared = {p.name for p in block.params}
         unknown = set(params.args) - declared
         if unknown:
             raise KeyError(f"block '{block.name}' has no param '{sorted(unknown)[0]}'")
     return params
+
+
+def _resolve_ref(key: str, value: dict, block_values: Mapping[str, Any] | None) -> Any:
+    ref = value[PARAM_REF_KEY]
+    if not isinstance(ref, str):
+        raise ValueError(f"param '{key}': a block param reference names a param, "
+                         f"e.g. {{\"{PARAM_REF_KEY}\": \"planes\"}}")
+    if block_values is None:
+        raise ValueError(f"param '{key}' refers to block param '{ref}' outside a block")
+    if ref not in block_values:
+        raise KeyError(f"param '{key}' refers to unknown block param '{ref}'")
+    return block_values[ref]
 
 
 def find_port(ports: tuple[Port, ...], name: str) -> Port | None:
@@ -80,7 +88,7 @@ def block_args(project: Project, params: Any) -> dict[str, Any]:
 def ports_of(project: Project, node: NodeModel) -> tuple[tuple[Port, ...], tuple[Port, ...]]:
     """(inputs, outputs) of a node; for a block node, its block's Block Input/Output nodes."""
     cls = registry.get(node.type)
-    if role_of(cls) != "block":
+    if role_of(cls) != Role.BLOCK:
         return cls.inputs, cls.outputs
     name = node.params.get("block")
     if not isinstance(name, str) or not project.has_block(name):
@@ -91,9 +99,9 @@ def ports_of(project: Project, node: NodeModel) -> tuple[tuple[Port, ...], tuple
         if not registry.has(inner.type):
             continue  # an unknown inner type is the block's own diagnostic, not its ports'
         role = role_of(registry.get(inner.type))
-        if role == "block_input":
+        if role == Role.BLOCK_INPUT:
             kind = inner.params.get("kind", "tensor")
             ins.append(Port(inner.name, kind=kind if isinstance(kind, str) else "tensor"))
-        elif role == "block_output":
+        elif role == Role.BLOCK_OUTPUT:
             outs.append(Port(inner.name, kind="any"))
     return tuple(ins), tuple(outs)

@@ -26,9 +26,16 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 EXTENSION = ".loom"
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NODES = 20_000
@@ -155,6 +162,80 @@ class TrainingModel(_Model):
     hyper: dict[str, Any] = Field(default_factory=dict)
 
 
+LABEL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+#: Most choices a search section may hold (each is one decision or shares one by its label).
+MAX_CHOICES = 1000
+#: Most values a ``values`` domain may list.
+MAX_DOMAIN_VALUES = 1000
+
+
+class Domain(_Model):
+    """The values a searched param may take: a list, an integer range (``step`` or ``log``
+    scale) or a float range. Kept as plain data so a search space is part of the file."""
+
+    kind: Literal["values", "int", "float"]
+    values: list[ParamValue] | None = Field(default=None, max_length=MAX_DOMAIN_VALUES)
+    low: int | float | None = None
+    high: int | float | None = None
+    step: int | None = Field(default=None, ge=1)
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Domain":
+        if self.kind == "values":
+            if not self.values:
+                raise ValueError("a 'values' domain lists at least one value")
+            if self.low is not None or self.high is not None:
+                raise ValueError("a 'values' domain has no low/high; list the values instead")
+            return self
+        if self.values is not None:
+            raise ValueError(f"an '{self.kind}' range has low and high, not a list of values")
+        if self.low is None or self.high is None:
+            raise ValueError(f"an '{self.kind}' range needs both low and high")
+        if self.kind == "int" and not (_is_int(self.low) and _is_int(self.high)):
+            raise ValueError("an 'int' range needs integer low and high")
+        if self.low > self.high:
+            raise ValueError(f"the range's low ({self.low}) is above its high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scale range needs a low above 0")
+        if self.log and self.step not in (None, 1):
+            raise ValueError("a log-scale range cannot also have a step")
+        if self.kind == "float" and self.step is not None:
+            raise ValueError("a 'float' range has no step; use a 'values' list for a grid")
+        return self
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class Choice(_Model):
+    """One searched param: ``param`` of node ``node`` in network or block ``scope``. Choices
+    with the same ``label`` share one decision (one width used in several places). For a block
+    node, ``param`` may also be ``repeat`` (depth), ``block`` (which block fills the slot) or
+    ``args.NAME`` (one of the block's own params)."""
+
+    label: str = Field(pattern=LABEL_PATTERN)
+    scope: Name
+    node: NodeId
+    param: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$",
+                       max_length=200)
+    domain: Domain
+
+
+class SearchModel(_Model):
+    """The search section: the space (choices) and the settings of the last search."""
+
+    choices: list[Choice] = Field(default_factory=list, max_length=MAX_CHOICES)
+    strategy: str = Field("evolution", pattern=r"^[a-z0-9_]{1,32}$")
+    objective: Literal["params", "flops", "latency"] = "params"
+    trials: int = Field(20, ge=1, le=100_000)
+    steps: int | None = Field(default=None, ge=1)
+    max_params: int | None = Field(default=None, ge=1)
+    max_flops: int | None = Field(default=None, ge=1)
+    seed: int = 0
+
+
 class Project(_Model):
     format: Literal["layerloom"] = "layerloom"
     schema_version: int = SCHEMA_VERSION
@@ -164,6 +245,7 @@ class Project(_Model):
     networks: list[NetworkModel] = Field(default_factory=list)
     blocks: list[BlockModel] = Field(default_factory=list)
     training: TrainingModel = Field(default_factory=TrainingModel)
+    search: SearchModel = Field(default_factory=SearchModel)
     ui: dict[str, Any] = Field(default_factory=dict)
 
     def network(self, name: str) -> NetworkModel:
@@ -224,6 +306,14 @@ def _v0_to_v1(raw: dict) -> dict:
                 raise ProjectLoadError("a network must be a JSON object", f"networks.{key}")
         raw["networks"] = [dict(v, name=k) for k, v in nets.items()]
     raw["schema_version"] = 1
+    return raw
+
+
+@migration(1)
+def _v1_to_v2(raw: dict) -> dict:
+    """Version 2 adds the ``search`` section (architecture search); old files gain an empty one."""
+    raw.setdefault("search", {})
+    raw["schema_version"] = 2
     return raw
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from nodes import registry
 from nodes.base import NodeType, Params, ShapeError, Spec
-from nodes.io import role_of
+from nodes.io import Role, role_of
 from nodes.meta import meta_infer, meta_param_count
 
 from .diagnostics import Diagnostic
@@ -57,7 +57,7 @@ class NodeResult:
     ok: bool = False
 
     @property
-    def role(self) -> str:
+    def role(self) -> Role:
         return role_of(self.cls)
 
 
@@ -88,11 +88,11 @@ class NetworkResult:
         raise KeyError(name)
 
     def inputs(self) -> list[NodeResult]:
-        return [self.nodes[n] for n in self.order if self.nodes[n].role in ("input", "block_input")]
+        return [self.nodes[n] for n in self.order if self.nodes[n].role.is_source]
 
     def outputs(self) -> list[NodeResult]:
         return [self.nodes[n] for n in self.order
-                if self.nodes[n].role in ("output", "block_output")]
+                if self.nodes[n].role.is_sink]
 
 
 @dataclass
@@ -179,9 +179,9 @@ def _analyze_network(ctx: _Context, net: NetworkModel, block_values: dict[str, A
         if not complete:
             continue  # an upstream problem is already reported; do not cascade
         try:
-            if res.role == "block_input":
+            if res.role == Role.BLOCK_INPUT:
                 res.outs = _block_input_spec(net, res, given)
-            elif res.role == "block":
+            elif res.role == Role.BLOCK:
                 res.outs = _infer_block(ctx, net, res, diagnostics)
             else:
                 res.outs = infer_outputs(res.cls, res.params, ins)
@@ -214,7 +214,7 @@ def _count(result: NetworkResult) -> None:
     """Instance and parameter totals of a graph; block nodes count every repeat's instance."""
     instances = params = 0
     for res in result.nodes.values():
-        if res.role == "block" and res.instances:
+        if res.role == Role.BLOCK and res.instances:
             res.param_count = sum(inst.param_count for inst in res.instances)
             instances += sum(inst.instance_count for inst in res.instances)
         else:
@@ -370,7 +370,7 @@ def _expanded_size(ctx: _Context, block: BlockModel, values: dict[str, Any],
 
 
 def _is_block_node(node: NodeModel) -> bool:
-    return registry.has(node.type) and role_of(registry.get(node.type)) == "block"
+    return registry.has(node.type) and role_of(registry.get(node.type)) == Role.BLOCK
 
 
 def _raw(value: Any, values: dict[str, Any]) -> Any:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from nodes import registry
 from nodes.base import NodeType, Params, Port
-from nodes.io import role_of
+from nodes.io import Role, role_of
 
 from .diagnostics import Diagnostic
 from .ports import ports_of, resolve_params
@@ -144,12 +144,12 @@ def _check_boundary_names(net: NetworkModel, w: Wiring, by_id: dict[str, NodeMod
     seen: dict[tuple[str, str], str] = {}
     for node_id, cls in w.types.items():
         role = role_of(cls)
-        if role not in ("block_input", "block_output"):
+        if role not in (Role.BLOCK_INPUT, Role.BLOCK_OUTPUT):
             continue
         node = by_id[node_id]
         key = (role, node.name)
         if key in seen:
-            kind = "Block Input" if role == "block_input" else "Block Output"
+            kind = "Block Input" if role == Role.BLOCK_INPUT else "Block Output"
             w.diagnostics.append(_diag(net, node, "error",
                                        f"two {kind} nodes are named '{node.name}'",
                                        f"rename one: each {kind} of a block needs its own name"))
@@ -191,9 +191,10 @@ def _check_edge(net: NetworkModel, edge: EdgeModel, by_id: dict[str, NodeModel],
 
 def _check_reachability(net: NetworkModel, by_id: dict[str, NodeModel], graph: nx.DiGraph,
                         w: Wiring) -> None:
-    sinks = [n for n, cls in w.types.items() if role_of(cls) in ("output", "block_output")]
+    sinks = [n for n, cls in w.types.items() if role_of(cls).is_sink]
     if not sinks:
-        kind = "block" if any(role_of(c) == "block_input" for c in w.types.values()) else "network"
+        is_block = any(role_of(c) == Role.BLOCK_INPUT for c in w.types.values())
+        kind = "block" if is_block else "network"
         w.diagnostics.append(_diag(net, None, "error", f"the {kind} '{net.name}' has no Output",
                                    "add an Output node and wire the result into it"))
         return
@@ -201,7 +202,7 @@ def _check_reachability(net: NetworkModel, by_id: dict[str, NodeModel], graph: n
     for s in sinks:
         useful |= nx.ancestors(graph, s)
     for node_id, cls in w.types.items():
-        if node_id not in useful and role_of(cls) not in ("output", "block_output"):
+        if node_id not in useful and not role_of(cls).is_sink:
             w.diagnostics.append(_diag(net, by_id[node_id], "warning",
                                        "its result reaches no Output, so it is not used",
                                        "wire it towards an Output or delete it"))

@@ -12,6 +12,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field
 
+from . import helpers
 from .base import (
     Call,
     Dim,
@@ -28,50 +29,11 @@ from .base import (
 )
 from .registry import register
 
-register_helper("causal_mask", '''
-def causal_mask(query: Tensor, key: Tensor | None = None) -> Tensor:
-    """[T, S] bool mask, True above the diagonal: step t may attend to keys 0..t only."""
-    t = query.size(1)
-    s = t if key is None else key.size(1)
-    return torch.ones(t, s, dtype=torch.bool, device=query.device).triu(1)
-''')
+register_helper("causal_mask", helpers.causal_mask)
 
-register_helper("SinusoidalPosition", '''
-class SinusoidalPosition(nn.Module):
-    """Adds the fixed sin/cos position encoding of "Attention Is All You Need" to [N, T, E]."""
+register_helper("SinusoidalPosition", helpers.SinusoidalPosition)
 
-    def __init__(self, embed_dim: int, max_len: int = 512, dropout: float = 0.0) -> None:
-        super().__init__()
-        position = torch.arange(max_len).unsqueeze(1)
-        rate = torch.exp(torch.arange(0, embed_dim, 2) * (-math.log(10000.0) / embed_dim))
-        pe = torch.zeros(max_len, embed_dim)
-        pe[:, 0::2] = torch.sin(position * rate)
-        pe[:, 1::2] = torch.cos(position * rate)[:, : embed_dim // 2]
-        self.register_buffer("pe", pe, persistent=False)  # a constant: not saved in checkpoints
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.size(1) > self.pe.size(0):
-            raise ValueError(f"sequence length {x.size(1)} exceeds max_len={self.pe.size(0)}")
-        return self.dropout(x + self.pe[: x.size(1)])
-''')
-
-register_helper("LearnedPosition", '''
-class LearnedPosition(nn.Module):
-    """Adds a learned vector per position (GPT-2's wpe) to [N, T, E]; T may not exceed max_len."""
-
-    def __init__(self, embed_dim: int, max_len: int = 512, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(max_len, embed_dim)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.size(1) > self.embedding.num_embeddings:
-            raise ValueError(f"sequence length {x.size(1)} exceeds max_len="
-                             f"{self.embedding.num_embeddings}")
-        positions = torch.arange(x.size(1), device=x.device)
-        return self.dropout(x + self.embedding(positions))
-''')
+register_helper("LearnedPosition", helpers.LearnedPosition)
 
 
 def _seq(ins: Mapping[str, Any], port: str, what: str) -> TensorSpec:
@@ -179,7 +141,9 @@ class MultiheadAttention(NodeType):
             kw["kdim"] = k.dims[-1]
         if v.dims[-1] != q.dims[-1]:
             kw["vdim"] = v.dims[-1]
-        init = Call.of("nn.MultiheadAttention", q.dims[-1], p.num_heads, **kw, batch_first=True)
+        init = Call.named("nn.MultiheadAttention", [("embed_dim", q.dims[-1]),
+                                                     ("num_heads", p.num_heads)], **kw,
+                          batch_first=True)
         args = ["{query}", key, value]
         mask = _mask(ins, "key_padding_mask", k, "key")
         if mask:
@@ -240,7 +204,7 @@ def _layer_init(p: _LayerParams, d_model: int, torch_name: str) -> Call:
         kw["norm_first"] = True
     if not p.bias:
         kw["bias"] = False
-    return Call.of(f"nn.{torch_name}", d_model, p.nhead, **kw)
+    return Call.named(f"nn.{torch_name}", [("d_model", d_model), ("nhead", p.nhead)], **kw)
 
 
 @register

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import Enum
 from functools import lru_cache
 from typing import (
     Annotated,
@@ -103,15 +104,30 @@ class Port:
 
 @dataclass(frozen=True)
 class Call:
-    """A constructor call kept structured so codegen can lift per-instance values into block args."""
+    """A constructor call kept structured so codegen can lift per-instance values into block args.
+
+    ``arg_names`` are the keyword names of the positional ``args`` (torch's own: ``in_channels``,
+    ``out_features``), so codegen can name a lifted argument and match it to a block param
+    without importing or inspecting the constructor.
+    """
 
     func: str
     args: tuple[Any, ...] = ()
     kwargs: tuple[tuple[str, Any], ...] = ()
+    arg_names: tuple[str, ...] = ()
 
     @staticmethod
     def of(func: str, *args: Any, **kwargs: Any) -> "Call":
         return Call(func, tuple(args), tuple(kwargs.items()))
+
+    @staticmethod
+    def named(func: str, positional: Sequence[tuple[str, Any]], **kwargs: Any) -> "Call":
+        """``func(v1, v2, k=v)`` from ``[("name1", v1), ("name2", v2)]`` and keywords."""
+        return Call(func, tuple(v for _, v in positional), tuple(kwargs.items()),
+                    tuple(n for n, _ in positional))
+
+    def arg_name(self, i: int) -> str:
+        return self.arg_names[i] if i < len(self.arg_names) else f"arg{i}"
 
 
 @dataclass(frozen=True)
@@ -122,13 +138,23 @@ class Emission:
     expression with ``{self}`` for the submodule attribute and ``{port}`` for each input variable
     (a variadic port's variables are joined with ", " as ``{port}``); ``unpack`` is the assignment
     target with ``{port}`` for each output variable (default: the single output). ``helpers`` names
-    classes from :data:`HELPERS` that the generated module must define.
+    classes from :data:`HELPERS` that the generated module must define. ``imports`` names what the
+    code needs beyond the root of ``init.func`` and the ``torch.``/``F.``/``math.`` prefixes of
+    ``call`` (``"math"``, ``"torch"``, ``"F"``, ``"Tensor"``, ``"nn"``).
+
+    ``call == "{x}"`` (no ``init``) is the identity: the node writes no code (a Dropout with
+    ``p=0``), its output is its input.
     """
 
     call: str
     init: Call | None = None
     unpack: str | None = None
     helpers: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
+
+    @property
+    def is_identity(self) -> bool:
+        return self.init is None and self.call == "{x}"
 
 
 class Params(BaseModel):
@@ -207,6 +233,32 @@ class Example:
     note: str = ""
 
 
+class Role(str, Enum):
+    """What a node is to the compiler: an op it emits, a network's or block's boundary, or a use of
+    a block. A ``str`` enum so that it is saved and shown as text."""
+
+    OP = "op"
+    INPUT = "input"
+    OUTPUT = "output"
+    BLOCK_INPUT = "block_input"
+    BLOCK_OUTPUT = "block_output"
+    BLOCK = "block"
+
+    @property
+    def is_source(self) -> bool:
+        """Where values enter a graph (a network's Input or a block's Block Input)."""
+        return self in (Role.INPUT, Role.BLOCK_INPUT)
+
+    @property
+    def is_sink(self) -> bool:
+        """Where values leave a graph (Output or Block Output)."""
+        return self in (Role.OUTPUT, Role.BLOCK_OUTPUT)
+
+    @property
+    def is_io(self) -> bool:
+        return self.is_source or self.is_sink
+
+
 class NodeType:
     """Base class of node types. Subclasses set the class attributes and override infer/emit."""
 
@@ -218,6 +270,7 @@ class NodeType:
     inputs: ClassVar[tuple[Port, ...]] = (Port("x"),)
     outputs: ClassVar[tuple[Port, ...]] = (Port("y"),)
     legacy_ids: ClassVar[tuple[str, ...]] = ()
+    role: ClassVar[Role] = Role.OP
     #: Params worth showing on the node face, in order (the rest live in the inspector).
     key_params: ClassVar[tuple[str, ...]] = ()
 
@@ -334,10 +387,24 @@ HELPERS: dict[str, str] = {}
 order of emission, so a helper that uses another must be registered after it."""
 
 HELPER_DEPS: dict[str, tuple[str, ...]] = {}
+#: name -> the module-level names its source uses from the generated module's imports
+HELPER_IMPORTS: dict[str, frozenset[str]] = {}
+_IMPORTABLE = frozenset({"math", "torch", "F", "nn", "Tensor", "NamedTuple"})
 
 
-def register_helper(name: str, source: str, deps: tuple[str, ...] = ()) -> None:
-    if name in HELPERS and HELPERS[name] != source:
+def register_helper(name: str, source: Any, deps: tuple[str, ...] = ()) -> None:
+    """Register a helper by its source text, or by the object itself (a class or function of a
+    real module, e.g. ``nodes.helpers``), whose source ``inspect.getsource`` copies."""
+    import ast
+    import inspect
+
+    from . import syntax
+
+    text = source if isinstance(source, str) else inspect.getsource(source)
+    text = text.strip("\n")
+    if name in HELPERS and HELPERS[name] != text:
         raise ValueError(f"helper '{name}' registered twice with different source")
-    HELPERS[name] = source.strip("\n")
+    HELPERS[name] = text
     HELPER_DEPS[name] = deps
+    used = {n.id for n in ast.walk(syntax.parse(text)) if isinstance(n, ast.Name)}
+    HELPER_IMPORTS[name] = frozenset(used & _IMPORTABLE)

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from .base import NodeType, Params
+from .base import NodeType, Params, Role
 from .registry import register
 
 
@@ -28,7 +28,7 @@ class Block(NodeType):
     name = "Block"
     category = "Blocks"
     description = "A reusable subgraph; double-click to open it. Repeats run in sequence."
-    role: ClassVar[str] = "block"
+    role: ClassVar[Role] = Role.BLOCK
     Params = BlockParams
     inputs = ()
     outputs = ()

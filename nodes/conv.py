@@ -165,8 +165,10 @@ class _Conv(NodeType):
     @classmethod
     def emit(cls, p: ConvParams, ins: Mapping[str, Any]) -> Emission:
         c_in = ins["x"].dims[1]
-        return Emission("{self}({x})", Call.of(f"nn.{cls.torch_name}", c_in, p.out_channels,
-                                               **cls.ctor_kwargs(p)))
+        init = Call.named(f"nn.{cls.torch_name}",
+                          [("in_channels", c_in), ("out_channels", p.out_channels)],
+                          **cls.ctor_kwargs(p))
+        return Emission("{self}({x})", init)
 
 
 @register
@@ -293,8 +295,9 @@ class ConvTranspose2d(NodeType):
         dilation = compact(pair(p.dilation, 2))
         if dilation != 1:
             kw["dilation"] = dilation
-        return Emission("{self}({x})", Call.of("nn.ConvTranspose2d", ins["x"].dims[1],
-                                               p.out_channels, **kw))
+        init = Call.named("nn.ConvTranspose2d", [("in_channels", ins["x"].dims[1]),
+                                                 ("out_channels", p.out_channels)], **kw)
+        return Emission("{self}({x})", init)
 
     @classmethod
     def examples(cls) -> list[Example]:

@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     linear,
     merge,
     norm,
+    opaque,
     pool,
     recurrent,
     reshape,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from . import helpers
 from .base import (
     Call,
     Emission,
@@ -22,16 +23,7 @@ from .base import (
 )
 from .registry import register
 
-register_helper("Reparameterize", '''
-class Reparameterize(nn.Module):
-    """z = mu + eps * exp(logvar / 2), eps ~ N(0, 1), while training; z = mu in eval mode, so
-    evaluation and reconstruction are deterministic."""
-
-    def forward(self, mu: Tensor, logvar: Tensor) -> Tensor:
-        if not self.training:
-            return mu
-        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-''')
+register_helper("Reparameterize", helpers.Reparameterize)
 
 
 @register

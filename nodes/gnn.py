@@ -13,6 +13,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field
 
+from . import helpers
 from .base import (
     Call,
     Emission,
@@ -29,112 +30,19 @@ from .base import (
 )
 from .registry import register
 
-register_helper("Graph", '''
-class Graph(NamedTuple):
-    """A batch of graphs: edge_index [2, E] (row 0 source, row 1 target, long), batch [V] (the
-    graph each node belongs to, long) and num_graphs. Node features travel separately."""
+register_helper("Graph", helpers.Graph)
 
-    edge_index: Tensor
-    batch: Tensor
-    num_graphs: int
-''')
+register_helper("scatter_rows", helpers.scatter_rows)
 
-register_helper("scatter_rows", '''
-def scatter_rows(values: Tensor, index: Tensor, size: int, reduce: str = "sum") -> Tensor:
-    """Reduce the rows of ``values`` into ``size`` rows: row i gets those whose index is i.
+register_helper("GCNConv", helpers.GCNConv, deps=("Graph",))
 
-    reduce is "sum", "mean" or "max"; a row that receives nothing stays 0.
-    """
-    out = values.new_zeros((size,) + tuple(values.shape[1:]))
-    index = index.view(-1, *([1] * (values.dim() - 1))).expand_as(values)
-    if reduce == "sum":
-        return out.scatter_add(0, index, values)
-    return out.scatter_reduce(0, index, values, "amax" if reduce == "max" else reduce,
-                              include_self=False)
-''')
+register_helper("GraphConv", helpers.GraphConv, deps=("Graph", "scatter_rows"))
 
-register_helper("GCNConv", '''
-class GCNConv(nn.Module):
-    """Graph convolution of Kipf & Welling (2017): X' = D^-1/2 (A + I) D^-1/2 X W + b.
+register_helper("GINConv", helpers.GINConv, deps=("Graph", "scatter_rows"))
 
-    Self-loops are added here, so the edge index should not contain them.
-    """
+register_helper("SAGEConv", helpers.SAGEConv, deps=("Graph", "scatter_rows"))
 
-    def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
-        super().__init__()
-        self.linear = nn.Linear(in_channels, out_channels, bias=False)
-        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-
-    def forward(self, x: Tensor, graph: Graph) -> Tensor:
-        loops = torch.arange(x.size(0), device=x.device)
-        source = torch.cat([graph.edge_index[0], loops])
-        target = torch.cat([graph.edge_index[1], loops])
-        degree = x.new_zeros(x.size(0)).index_add(0, target, x.new_ones(target.numel()))
-        norm = degree.rsqrt()[source] * degree.rsqrt()[target]
-        h = self.linear(x)  # under autocast h may be bf16/fp16: the norm follows its dtype
-        out = torch.zeros_like(h).index_add(0, target, h[source] * norm.unsqueeze(1).to(h.dtype))
-        return out if self.bias is None else out + self.bias
-''', deps=("Graph",))
-
-register_helper("GraphConv", '''
-class GraphConv(nn.Module):
-    """Message passing without an MLP: x_i' = W_root x_i + W_neighbour aggr_(j -> i) x_j."""
-
-    def __init__(self, in_channels: int, out_channels: int, aggr: str = "sum",
-                 bias: bool = True) -> None:
-        super().__init__()
-        self.aggr = aggr
-        self.neighbour = nn.Linear(in_channels, out_channels, bias=bias)
-        self.root = nn.Linear(in_channels, out_channels, bias=False)
-
-    def forward(self, x: Tensor, graph: Graph) -> Tensor:
-        source, target = graph.edge_index
-        messages = scatter_rows(x[source], target, x.size(0), self.aggr)
-        return self.root(x) + self.neighbour(messages)
-''', deps=("Graph", "scatter_rows"))
-
-register_helper("GINConv", '''
-class GINConv(nn.Module):
-    """Graph isomorphism network layer (Xu et al. 2019): x_i' = MLP((1 + eps) x_i + sum_j x_j)."""
-
-    def __init__(self, in_channels: int, out_channels: int, eps: float = 0.0,
-                 train_eps: bool = False) -> None:
-        super().__init__()
-        self.eps = nn.Parameter(torch.tensor(eps)) if train_eps else eps
-        self.mlp = nn.Sequential(nn.Linear(in_channels, out_channels), nn.ReLU(),
-                                 nn.Linear(out_channels, out_channels))
-
-    def forward(self, x: Tensor, graph: Graph) -> Tensor:
-        source, target = graph.edge_index
-        neighbours = scatter_rows(x[source], target, x.size(0), "sum")
-        return self.mlp((1 + self.eps) * x + neighbours)
-''', deps=("Graph", "scatter_rows"))
-
-register_helper("SAGEConv", '''
-class SAGEConv(nn.Module):
-    """GraphSAGE layer (Hamilton et al. 2017): x_i' = W_root x_i + W_neighbour mean_(j -> i) x_j,
-    optionally scaled to unit length."""
-
-    def __init__(self, in_channels: int, out_channels: int, aggr: str = "mean",
-                 normalize: bool = False, bias: bool = True) -> None:
-        super().__init__()
-        self.aggr = aggr
-        self.normalize = normalize
-        self.neighbour = nn.Linear(in_channels, out_channels, bias=bias)
-        self.root = nn.Linear(in_channels, out_channels, bias=False)
-
-    def forward(self, x: Tensor, graph: Graph) -> Tensor:
-        source, target = graph.edge_index
-        messages = scatter_rows(x[source], target, x.size(0), self.aggr)
-        out = self.root(x) + self.neighbour(messages)
-        return F.normalize(out, dim=-1) if self.normalize else out
-''', deps=("Graph", "scatter_rows"))
-
-register_helper("pool_per_graph", '''
-def pool_per_graph(x: Tensor, graph: Graph, reduce: str = "mean") -> Tensor:
-    """One row per graph: the mean, sum or max of its nodes' features, [num_graphs, F]."""
-    return scatter_rows(x, graph.batch, graph.num_graphs, reduce)
-''', deps=("Graph", "scatter_rows"))
+register_helper("pool_per_graph", helpers.pool_per_graph, deps=("Graph", "scatter_rows"))
 
 
 def _graph_inputs(cls: type[NodeType], ins: Mapping[str, Any]) -> TensorSpec:

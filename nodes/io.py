@@ -6,7 +6,17 @@ from typing import Annotated, Any, ClassVar, Literal, Mapping
 
 from pydantic import Field, field_validator
 
-from .base import Emission, Example, GraphSpec, NodeType, Params, Port, ShapeError, TensorSpec
+from .base import (
+    Emission,
+    Example,
+    GraphSpec,
+    NodeType,
+    Params,
+    Port,
+    Role,
+    ShapeError,
+    TensorSpec,
+)
 from .registry import register
 
 SYMBOLS = ("N", "T", "S", "V", "E")
@@ -44,7 +54,7 @@ class Input(NodeType):
     name = "Input"
     category = "Input / Output"
     description = "A tensor fed to the network's forward(); its name is the argument name."
-    role: ClassVar[str] = "input"
+    role: ClassVar[Role] = Role.INPUT
     Params = InputParams
     inputs = ()
     outputs = (Port("y"),)
@@ -70,7 +80,7 @@ class GraphInput(NodeType):
     category = "Input / Output"
     description = ("A batch of graphs: node features x [V, F] and the structure (edge index, and "
                    "which graph each node belongs to) on the graph port.")
-    role: ClassVar[str] = "input"
+    role: ClassVar[Role] = Role.INPUT
     Params = GraphInputParams
     inputs = ()
     outputs = (Port("x"), Port("graph", kind="graph"))
@@ -91,7 +101,7 @@ class Output(NodeType):
     name = "Output"
     category = "Input / Output"
     description = "A value returned by forward(); several Outputs return a tuple in their order."
-    role: ClassVar[str] = "output"
+    role: ClassVar[Role] = Role.OUTPUT
     Params = OutputParams
     inputs = (Port("x"),)
     outputs = ()
@@ -113,7 +123,7 @@ class BlockInput(NodeType):
     name = "Block Input"
     category = "Input / Output"
     description = "An input of a reusable block; its shape comes from the wire into the block node."
-    role: ClassVar[str] = "block_input"
+    role: ClassVar[Role] = Role.BLOCK_INPUT
     Params = BlockInputParams
     inputs = ()
     outputs = (Port("y", kind="any"),)  # a graph-kind block input feeds graph ports inside
@@ -133,7 +143,7 @@ class BlockOutput(NodeType):
     name = "Block Output"
     category = "Input / Output"
     description = "An output of a reusable block."
-    role: ClassVar[str] = "block_output"
+    role: ClassVar[Role] = Role.BLOCK_OUTPUT
     Params = OutputParams
     inputs = (Port("x"),)
     outputs = ()
@@ -143,13 +153,13 @@ class BlockOutput(NodeType):
         return {}
 
 
-def role_of(cls: type[NodeType]) -> str:
-    return getattr(cls, "role", "op")
+def role_of(cls: type[NodeType]) -> Role:
+    return cls.role
 
 
 def is_io(cls: type[NodeType]) -> bool:
-    return role_of(cls) != "op" and role_of(cls) != "block"
+    return cls.role.is_io
 
 
-__all__ = ["Input", "GraphInput", "Output", "BlockInput", "BlockOutput", "role_of", "is_io",
+__all__ = ["Input", "GraphInput", "Output", "BlockInput", "BlockOutput", "Role", "role_of", "is_io",
            "Emission"]

@@ -48,7 +48,9 @@ class Linear(NodeType):
     def emit(cls, p: LinearParams, ins: Mapping[str, Any]) -> Emission:
         x = ins["x"]
         kw = {} if p.bias else {"bias": False}
-        return Emission("{self}({x})", Call.of("nn.Linear", x.dims[-1], p.out_features, **kw))
+        init = Call.named("nn.Linear", [("in_features", x.dims[-1]),
+                                        ("out_features", p.out_features)], **kw)
+        return Emission("{self}({x})", init)
 
     @classmethod
     def examples(cls) -> list[Example]:
@@ -87,7 +89,8 @@ class Embedding(NodeType):
     def emit(cls, p: EmbeddingParams, ins: Mapping[str, Any]) -> Emission:
         kw = {} if p.padding_idx is None else {"padding_idx": p.padding_idx}
         return Emission("{self}({x})",
-                        Call.of("nn.Embedding", p.num_embeddings, p.embedding_dim, **kw))
+                        Call.named("nn.Embedding", [("num_embeddings", p.num_embeddings),
+                                                   ("embedding_dim", p.embedding_dim)], **kw))
 
     @classmethod
     def examples(cls) -> list[Example]:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import syntax
 from .base import HELPERS, GraphSpec, NodeType, ShapeError, Spec, TensorSpec
 from .dims import format_product, primed
 
@@ -46,7 +47,7 @@ def _namespace() -> dict[str, Any]:
         ns = {"torch": torch, "nn": nn, "F": F, "Tensor": Tensor, "math": math,
               "NamedTuple": NamedTuple, "__name__": "layerloom_meta"}
         source = "from __future__ import annotations\n\n" + "\n\n\n".join(HELPERS.values())
-        exec(compile(source, "<layerloom helpers>", "exec"), ns)  # noqa: S102 - our own source
+        exec(syntax.compile_module(source, "<layerloom helpers>"), ns)  # noqa: S102 - our own source
         _namespace_cache.clear()
         _namespace_cache[key] = ns
     return ns
@@ -225,7 +226,11 @@ def meta_infer(cls: type[NodeType], params: Any, ins: Mapping[str, Any]) -> dict
 
 def meta_param_count(cls: type[NodeType], params: Any, ins: Mapping[str, Any]) -> int:
     """Parameters of the module ``cls`` emits for these inputs, built on the meta device, so
-    ``Linear(10**6, 10**6)`` is counted (10**12) without a byte of memory."""
+    ``Linear(10**6, 10**6)`` is counted (10**12) without a byte of memory. A type that must not
+    be built to be counted (an opaque node would import the user's code) gives ``count_params``."""
+    counter = getattr(cls, "count_params", None)
+    if counter is not None:
+        return int(counter(params, ins))
     em = cls.emit(params, ins)
     module = _build(cls, em, _namespace())
     return sum(p.numel() for p in module.parameters()) if module is not None else 0

@@ -78,7 +78,8 @@ class _BatchNorm(_Shaped):
     @classmethod
     def emit(cls, p: BatchNormParams, ins: Mapping[str, Any]) -> Emission:
         kw = _changed(p, ("eps", "momentum", "affine", "track_running_stats"))
-        return Emission("{self}({x})", Call.of(f"nn.{cls.torch_name}", ins["x"].dims[1], **kw))
+        init = Call.named(f"nn.{cls.torch_name}", [("num_features", ins["x"].dims[1])], **kw)
+        return Emission("{self}({x})", init)
 
 
 @register
@@ -150,7 +151,8 @@ class LayerNorm(_Shaped):
         kw = _changed(p, ("eps", "elementwise_affine"))
         if not p.bias and p.elementwise_affine:
             kw["bias"] = False
-        return Emission("{self}({x})", Call.of("nn.LayerNorm", shape, **kw))
+        init = Call.named("nn.LayerNorm", [("normalized_shape", shape)], **kw)
+        return Emission("{self}({x})", init)
 
     @classmethod
     def examples(cls) -> list[Example]:
@@ -192,8 +194,8 @@ class GroupNorm(_Shaped):
     @classmethod
     def emit(cls, p: GroupNormParams, ins: Mapping[str, Any]) -> Emission:
         kw = _changed(p, ("eps", "affine"))
-        return Emission("{self}({x})", Call.of("nn.GroupNorm", p.num_groups, ins["x"].dims[1],
-                                               **kw))
+        return Emission("{self}({x})", Call.named("nn.GroupNorm", [("num_groups", p.num_groups),
+                                               ("num_channels", ins["x"].dims[1])], **kw))
 
     @classmethod
     def examples(cls) -> list[Example]:
@@ -233,7 +235,8 @@ class InstanceNorm2d(_Shaped):
     @classmethod
     def emit(cls, p: InstanceNormParams, ins: Mapping[str, Any]) -> Emission:
         kw = _changed(p, ("eps", "momentum", "affine", "track_running_stats"))
-        return Emission("{self}({x})", Call.of("nn.InstanceNorm2d", ins["x"].dims[1], **kw))
+        init = Call.named("nn.InstanceNorm2d", [("num_features", ins["x"].dims[1])], **kw)
+        return Emission("{self}({x})", init)
 
     @classmethod
     def examples(cls) -> list[Example]:
@@ -267,7 +270,9 @@ class Dropout(_Shaped):
 
     @classmethod
     def emit(cls, p: DropoutParams, ins: Mapping[str, Any]) -> Emission:
-        return Emission("{self}({x})", Call.of(f"nn.{cls.__name__}", p.p))
+        if p.p == 0:  # a no-op: no layer is written, the output is the input
+            return Emission("{x}")
+        return Emission("{self}({x})", Call.named(f"nn.{cls.__name__}", [("p", p.p)]))
 
     @classmethod
     def examples(cls) -> list[Example]:

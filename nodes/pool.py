@@ -224,7 +224,7 @@ class _Adaptive(NodeType):
     @classmethod
     def emit(cls, p: Any, ins: Mapping[str, Any]) -> Emission:
         size = compact(pair(p.output_size, cls.n_spatial))
-        return Emission("{self}({x})", Call.of(f"nn.{cls.torch_name}", size))
+        return Emission("{self}({x})", Call.named(f"nn.{cls.torch_name}", [("output_size", size)]))
 
 
 @register

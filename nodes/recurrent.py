@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal, Mapping
 
 from pydantic import Field
 
+from . import helpers
 from .base import (
     Call,
     Emission,
@@ -28,18 +29,7 @@ from .base import (
 )
 from .registry import register
 
-register_helper("output_and_hidden", '''
-def output_and_hidden(result: tuple, directions: int) -> tuple[Tensor, Tensor]:
-    """An RNN/GRU/LSTM result as (every step's output, the last layer's final hidden state).
-
-    torch stacks the final states of all layers and directions in h_n; a classifier wants the
-    last layer's, with both directions side by side: [N, hidden_size * directions].
-    """
-    output, h_n = result
-    if isinstance(h_n, tuple):  # an LSTM returns (h_n, c_n)
-        h_n = h_n[0]
-    return output, torch.cat(list(h_n[-directions:]), dim=-1)
-''')
+register_helper("output_and_hidden", helpers.output_and_hidden)
 
 
 class RecurrentParams(Params):

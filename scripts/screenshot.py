@@ -2,9 +2,13 @@
 offscreen.
 
 Run: ``.venv/bin/python scripts/screenshot.py [--template NAME] [--out PATH]`` for the editor, and
+``.venv/bin/python scripts/screenshot.py --block BasicBlock --size 1800x1050`` makes
+docs/screenshot.png (ResNet-18's residual block, its shortcut visible), and
 ``.venv/bin/python scripts/screenshot.py --template mlp-digits --train 20 --out docs/dashboard.png``
-for the training panel after 20 s of a real run. Settings, recovery files and runs go to a temp
-folder, so the user's own are never touched.
+for the training panel after 20 s of a real run. docs/dashboard.png is
+``--template resnet18-small --block BasicBlock --compare 8 --train 170 --size 1800x1100``: a
+finished 8-step run, then a second with another learning rate, the two overlaid. Settings,
+recovery files and runs go to a temp folder, so the user's own are never touched.
 """
 
 from __future__ import annotations
@@ -26,9 +30,14 @@ def main() -> int:
     ap.add_argument("--template", default="resnet18-small")
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
     ap.add_argument("--size", default="1600x1000")
+    ap.add_argument("--block", default="",
+                    help="open this block (e.g. BasicBlock: ResNet's residual, with its shortcut)")
     ap.add_argument("--train", type=float, default=0.0,
                     help="start a run (F5) and shoot the training panel after this many seconds")
     ap.add_argument("--steps", type=int, default=100_000, help="the run's length (with --train)")
+    ap.add_argument("--compare", type=int, default=0,
+                    help="first train a run of this many steps to its end, then the --train run "
+                         "with another learning rate, both overlaid (the runs' names and legend)")
     args = ap.parse_args()
 
     from PySide6.QtCore import QCoreApplication, QSettings
@@ -57,6 +66,8 @@ def main() -> int:
             return 1
     doc = w.document
     doc.analyze_now()
+    if args.block:
+        w.open_block(args.block)
     # Select the first block node (or the first node with params) so the inspector has content.
     net = w.scene.graph.net
     pick = next((n for n in net.nodes if n.type == "block.block"),
@@ -68,6 +79,17 @@ def main() -> int:
         doc.project.training.hyper = {**doc.project.training.hyper, "steps": args.steps,
                                       "eval_every": 100, "log_every": 10}
         doc.save(tmp / f"{name}.loom")  # its runs go beside it, in the temp folder
+        if args.compare:
+            doc.project.training.hyper = {**doc.project.training.hyper, "steps": args.compare}
+            w.training.load_settings()
+            w.training.start_action.trigger()
+            deadline = time.time() + 300
+            while w.training.running() and time.time() < deadline:
+                app.processEvents()
+                time.sleep(0.02)
+            lr = float(doc.project.training.hyper.get("lr") or 1e-3)
+            doc.project.training.hyper = {**doc.project.training.hyper, "steps": args.steps,
+                                          "lr": lr * 3}
         w.training.load_settings()
         w.training.start_action.trigger()
         end = time.time() + args.train
@@ -75,6 +97,8 @@ def main() -> int:
             app.processEvents()
             time.sleep(0.02)
         w.training.tabs.setCurrentIndex(0)
+        if args.compare:
+            w.training.select_runs(list(w.training.runs))
         for _ in range(20):
             app.processEvents()
             time.sleep(0.02)

@@ -1,8 +1,10 @@
 """ResNet (He et al. 2015): residual blocks, y = F(x) + x, so very deep networks still train.
 
-Each stage is two block nodes: the first block of the stage (it changes the width or the
-resolution, so its shortcut is a 1×1 projection) and the rest, one block node with ``repeat``. The
-block params ``planes`` and ``stride`` let one block class serve every stage.
+Each stage is one block node: a Stage block (the first residual block changes the width or the
+resolution, so its shortcut is a 1×1 projection; the rest repeat an identity block), or, where
+nothing changes, the identity block with ``repeat``. The block params ``planes`` and ``stride``
+let one block class serve every stage, and the module names equal torchvision's, so its
+checkpoints load with ``strict=True``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ def _conv_bn(b: Graph, src: str, name: str, out: object, k: int, stride: object 
 
 
 def residual_block(p: Project, name: str, kind: str, projection: bool) -> None:
-    """BasicBlock (two 3×3) or Bottleneck (1×1 reduce, 3×3, 1×1 expand ×4, stride on the 3×3)."""
+    """BasicBlock (two 3×3) or Bottleneck (1×1 reduce, 3×3, 1×1 expand ×4, stride on the 3×3).
+
+    The projection variant's shortcut is a ``downsample`` block node (1×1 conv + BN), which
+    codegen writes as ``nn.Sequential``: the same submodule names as torchvision's."""
     params: dict[str, int] = {"planes": 64}
     if kind == "bottleneck":
         params["out_channels"] = 256
@@ -52,21 +57,53 @@ def residual_block(p: Project, name: str, kind: str, projection: bool) -> None:
         h = _conv_bn(b, h, "3", out_ch, 1, relu=False)
     short = x
     if projection:
-        conv = {"out_channels": out_ch, "kernel_size": 1, "stride": ref("stride"), "bias": False}
-        short = b.chain(x, ("conv.conv2d", conv, "downsample"),
-                        ("norm.batch_norm2d", {}, "downsample_bn"))[-1]
+        short = b.chain(x, ("block.block", {"block": "Downsample", "args": {
+            "out_channels": out_ch, "stride": ref("stride")}}, "downsample"))[-1]
     add = b.add("merge.add", "residual")
     b.connect(h, add)
     b.connect(short, add)
     b.chain(add, ("activation.relu", {}, "relu"), ("io.block_output", {}, "y"))
 
 
+def downsample_block(p: Project) -> None:
+    """The projection shortcut: a strided 1×1 convolution and batch norm."""
+    b = add_block(p, "Downsample", {"out_channels": 64, "stride": 1},
+                  description="Projection shortcut: a strided 1×1 convolution and batch norm, "
+                  "so the shortcut matches the residual branch's width and resolution.")
+    conv = {"out_channels": ref("out_channels"), "kernel_size": 1, "stride": ref("stride"),
+            "bias": False}
+    b.chain(b.add("io.block_input", "x"), ("conv.conv2d", conv, "conv"),
+            ("norm.batch_norm2d", {}, "bn"), ("io.block_output", {}, "y"))
+
+
+def stage_block(p: Project, name: str, cls: str, bottleneck: bool) -> None:
+    """A stage that changes width or resolution: one projection block, then ``blocks``
+    identity blocks; a chain, so codegen writes it as one ``nn.Sequential`` (torchvision's
+    ``layer2.0``, ``layer2.1``, ...)."""
+    params: dict[str, int] = {"planes": 64}
+    if bottleneck:
+        params["out_channels"] = 256
+    params.update({"stride": 1, "blocks": 1})
+    b = add_block(p, name, params, description=f"One ResNet stage: a {cls}Down (projection "
+                  f"shortcut, carries the stride), then `blocks` × {cls}.")
+    args = {k: ref(k) for k in params if k != "blocks"}
+    rest = {k: v for k, v in args.items() if k != "stride"}
+    b.chain(b.add("io.block_input", "x"),
+            ("block.block", {"block": cls + "Down", "args": args}, "first"),
+            ("block.block", {"block": cls, "repeat": ref("blocks"), "args": rest}, "rest"),
+            ("io.block_output", {}, "y"))
+
+
 def resnet(p: Project, *, kind: str, stages: tuple[int, ...], width: int, size: int,
            classes: int, imagenet_stem: bool) -> None:
+    """torchvision's layout: ``conv1``, ``bn1``, ``relu``, ``maxpool``, ``layer1``..``layer4``
+    (each one block node: a stage, or a repeated identity block), ``avgpool``, ``fc``."""
     cls = "BasicBlock" if kind == "basic" else "Bottleneck"
     expansion = 1 if kind == "basic" else 4
+    downsample_block(p)
     residual_block(p, cls, kind, projection=False)
     residual_block(p, cls + "Down", kind, projection=True)
+    stage_block(p, cls + "Stage", cls, kind == "bottleneck")
     g = add_network(p, "net")
     x = g.add("io.input", "x", shape=["N", 3, size, size])
     if imagenet_stem:
@@ -87,13 +124,10 @@ def resnet(p: Project, *, kind: str, stages: tuple[int, ...], width: int, size: 
             args["out_channels"] = planes * expansion
         stride = 1 if i == 1 else 2
         if stride != 1 or c_in != planes * expansion:
-            h = g.chain(h, ("block.block", {"block": cls + "Down", "repeat": 1,
-                                            "args": {**args, "stride": stride}},
-                            f"layer{i}_down"))[-1]
-            n -= 1
-        if n:
-            h = g.chain(h, ("block.block", {"block": cls, "repeat": n, "args": args},
-                            f"layer{i}"))[-1]
+            node = {"block": cls + "Stage", "args": {**args, "stride": stride, "blocks": n - 1}}
+        else:
+            node = {"block": cls, "repeat": n, "args": args}
+        h = g.chain(h, ("block.block", node, f"layer{i}"))[-1]
         c_in = planes * expansion
     g.chain(h, ("pool.adaptive_avg_pool2d", {"output_size": 1}, "avgpool"),
             ("shape.flatten", {}, "flatten"), ("linear.linear", {"out_features": classes}, "fc"),

@@ -12,7 +12,10 @@ WIDTHS = (64, 128, 256, 512, 512)
 
 def vgg(p: Project, *, stages: tuple[int, ...], widths: tuple[int, ...], batch_norm: bool,
         size: int, pool_size: int, hidden: int, classes: int) -> None:
-    """Stage i: ``stages[i]`` × (3×3 conv [+ BN] + ReLU) as one block node, then a 2×2 max pool."""
+    """torchvision's layout: a ``features`` block (stage i: ``stages[i]`` × (3×3 conv [+ BN] +
+    ReLU) as one block node, then a 2×2 max pool), ``avgpool``, and a ``classifier`` block of
+    three dense layers. Both blocks are chains, which codegen writes as ``nn.Sequential``, so
+    the state_dict keys equal torchvision's (``features.0.weight``, ``classifier.6.weight``)."""
     block = "ConvBNReLU" if batch_norm else "ConvReLU"
     b = add_block(p, block, {"channels": 64}, description="One VGG layer: a 3×3 convolution "
                   + ("with batch norm " if batch_norm else "") + "and ReLU; a stage repeats it.")
@@ -24,19 +27,29 @@ def vgg(p: Project, *, stages: tuple[int, ...], widths: tuple[int, ...], batch_n
     items += [("activation.relu", {}, "relu"), ("io.block_output", {}, "y")]
     b.chain(x, *items)
 
-    g = add_network(p, "net")
-    h = g.add("io.input", "x", shape=["N", 3, size, size])
+    f = add_block(p, "Features", description="The convolutional stages, each followed by 2×2 "
+                  "max pooling.")
+    h = f.add("io.block_input", "x")
     for i, (n, w) in enumerate(zip(stages, widths, strict=True), start=1):
-        h = g.chain(h, ("block.block", {"block": block, "repeat": n, "args": {"channels": w}},
+        h = f.chain(h, ("block.block", {"block": block, "repeat": n, "args": {"channels": w}},
                         f"stage{i}"),
                     ("pool.max_pool2d", {"kernel_size": 2, "stride": 2}, f"pool{i}"))[-1]
-    g.chain(h, ("pool.adaptive_avg_pool2d", {"output_size": pool_size}, "avgpool"),
-            ("shape.flatten", {}, "flatten"),
+    f.chain(h, ("io.block_output", {}, "y"))
+
+    c = add_block(p, "Classifier", description="Three dense layers, dropout between them.")
+    c.chain(c.add("io.block_input", "x"),
             ("linear.linear", {"out_features": hidden}, "fc1"), ("activation.relu", {}, "relu1"),
             ("norm.dropout", {"p": 0.5}, "drop1"),
             ("linear.linear", {"out_features": hidden}, "fc2"), ("activation.relu", {}, "relu2"),
             ("norm.dropout", {"p": 0.5}, "drop2"),
-            ("linear.linear", {"out_features": classes}, "fc3"), ("io.output", {}, "logits"))
+            ("linear.linear", {"out_features": classes}, "fc3"), ("io.block_output", {}, "y"))
+
+    g = add_network(p, "net")
+    g.chain(g.add("io.input", "x", shape=["N", 3, size, size]),
+            ("block.block", {"block": "Features"}, "features"),
+            ("pool.adaptive_avg_pool2d", {"output_size": pool_size}, "avgpool"),
+            ("shape.flatten", {}, "flatten"),
+            ("block.block", {"block": "Classifier"}, "classifier"), ("io.output", {}, "logits"))
 
 
 def _reference(depth: int, batch_norm: bool = False):

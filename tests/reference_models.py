@@ -10,6 +10,7 @@ with one packed [3d, d] matrix (as ``nn.MultiheadAttention`` stores it), which c
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -146,6 +147,104 @@ class ResNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         y = self.layers(self.stem(x))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# torchvision's module layout (its attribute names, hence its state_dict keys), written by hand
+# ---------------------------------------------------------------------------------------------
+# AlexNet and VGG above already use torchvision's names (``features``, ``classifier``; pooling
+# holds no weights). ResNet's differ there (``stem``, ``layers``, ``down``); these follow
+# torchvision.models.resnet exactly, so a published checkpoint would load into them, and so into
+# the templates when the keys agree (tests/test_state_dict_names.py).
+
+
+class TVBasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class TVBottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+class TVResNet(nn.Module):
+    """torchvision.models.resnet.ResNet's structure: conv1, bn1, relu, maxpool, layer1..4
+    (Sequentials of blocks, ``downsample`` a Sequential of 1×1 conv and BN), avgpool, fc."""
+
+    def __init__(self, depth: int = 18, num_classes: int = 1000) -> None:
+        super().__init__()
+        kind, stages = RESNET_STAGES[depth]
+        block = TVBasicBlock if kind == "basic" else TVBottleneck
+        self.inplanes = 64
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.layer1 = self._make_layer(block, 64, stages[0], 1)
+        self.layer2 = self._make_layer(block, 128, stages[1], 2)
+        self.layer3 = self._make_layer(block, 256, stages[2], 2)
+        self.layer4 = self._make_layer(block, 512, stages[3], 2)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512 * block.expansion, num_classes)
+
+    def _make_layer(self, block: type, planes: int, blocks: int, stride: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                nn.BatchNorm2d(planes * block.expansion))
+        layers = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+#: template name -> a hand-written model with torchvision's module names (its state_dict keys)
+TORCHVISION_STRUCTURED: dict[str, Any] = {
+    "resnet18": lambda: TVResNet(18),
+    "resnet50": lambda: TVResNet(50),
+    "vgg16": lambda: VGG(16),
+    "alexnet": AlexNet,
+}
 
 
 # (expand ratio, kernel, stride, out channels, repeats) of EfficientNet-B0 (Tan & Le 2019, table 1)

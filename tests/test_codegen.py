@@ -43,24 +43,47 @@ def staged_project() -> Project:
 
 def test_generated_code_reads_like_pytorch():
     text = generate(staged_project()).text
-    assert "class Layer(nn.Module):" in text
-    assert "def __init__(self, in_features: int) -> None:" in text  # lifted: 16 vs 8
-    assert "self.fc = nn.Linear(in_features, 8)" in text
+    # a block that is a plain chain of layers is an nn.Sequential, repeats flattened into it
+    assert "class Layer" not in text
+    assert ("self.stage1 = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU())"
+            in text)
+    assert "self.stage2 = nn.Sequential(nn.Linear(8, 8), nn.ReLU())" in text
     assert "for layer in self.mix:" in text  # repeated two-input block loops over a ModuleList
-    assert "head = self.head(mix)  # [N, 3]" in text
+    assert "mix = self.head(mix)  # [N, 3]" in text  # a dying value's name is reused
+    assert "features = self.stage1(features)  # [N, 8]" in text
     assert "NETWORKS" in text
 
 
+def pair_project(widths: tuple[int, int] = (8, 8)) -> Project:
+    """A block that is not a chain (two branches added), used at two input widths."""
+    p = Project(name="pair")
+    b = add_block(p, "Pair", {"width": 8})
+    x = b.add("io.block_input", "x")
+    add = b.add("merge.add", "add")
+    for name in ("left", "right"):
+        b.connect(b.chain(x, ("linear.linear", {"out_features": ref("width")}, name))[-1], add)
+    b.chain(add, ("activation.relu", {}, "act"), ("io.block_output", {}, "y"))
+    g = add_network(p, "net")
+    g.chain(g.add("io.input", "features", shape=["N", 16]),
+            ("block.block", {"block": "Pair", "args": {"width": widths[0]}}, "first"),
+            ("block.block", {"block": "Pair", "args": {"width": widths[1]}}, "second"),
+            ("io.output", {}, "y"))
+    return p
+
+
 def test_block_param_names_the_lifted_argument():
-    p = staged_project()
-    net = p.networks[0]
-    net.node_by_name("stage2").params["args"] = {"width": 4}
-    ctx = next(e for e in net.edges if e.dst_port == "ctx")
-    ctx.src = net.node_by_name("stage2").id  # mix now adds stage2 to itself: both [N, 4]
-    net.node_by_name("mix").params["repeat"] = 1
-    text = generate(p).text
-    assert "def __init__(self, in_features: int, width: int)" in text
-    assert "nn.Linear(in_features, width)" in text
+    text = generate(pair_project()).text
+    # every declared block param is an argument; the inferred in_features (16 vs 8) is lifted
+    assert "def __init__(self, in_features: int, width: int) -> None:" in text
+    assert "self.left = nn.Linear(in_features, width)" in text
+    assert "self.first = Pair(in_features=16, width=8)" in text
+    assert "self.second = Pair(in_features=8, width=8)" in text
+    text = generate(pair_project((8, 4))).text
+    assert "self.second = Pair(in_features=8, width=4)" in text
+    # inside the block, shape comments name sizes after its arguments
+    assert "out = self.left(x)  # [N, width]" in text
+    model = build(pair_project((8, 4))).instantiate()
+    assert model(torch.randn(2, 16)).shape == (2, 4)
 
 
 def test_generated_code_passes_ruff(tmp_path):
@@ -90,7 +113,7 @@ def test_names_are_made_safe():
 
 def test_export_equals_build_in_fresh_interpreter(tmp_path):
     p = staged_project()
-    path = export_model(p, tmp_path)
+    export_model(p, tmp_path)  # model.py, imported by the fresh interpreter below
     built = build(p).instantiate("net")
     torch.manual_seed(0)
     ref_model = build(p).instantiate("net")
@@ -142,7 +165,7 @@ def test_node_lines_locate_each_node():
     fc1 = p.networks[0].node_by_name("fc1").id
     where = src.node_lines[("net", fc1)]
     assert any("self.fc1 = nn.Linear(64, 32)" in lines[i - 1] for i in where)
-    assert any("fc1 = self.fc1(x)" in lines[i - 1] for i in where)
+    assert any("x = self.fc1(x)" in lines[i - 1] for i in where)
 
 
 def test_codegen_refuses_projects_with_errors():
@@ -153,3 +176,36 @@ def test_codegen_refuses_projects_with_errors():
     with pytest.raises(CodegenError, match="fc1"):
         generate(p)
     assert not analyze(p).ok
+
+
+def test_a_value_returned_and_used_again_keeps_its_name():
+    """An output read before a later node uses the same value (BERT's sequence and pooled
+    outputs): rebinding that name would return the wrong tensor."""
+    p = Project(name="two outputs")
+    g = add_network(p, "net")
+    fc = g.chain(("io.input", {"shape": ["N", 4]}, "x"),
+                 ("linear.linear", {"out_features": 3}, "fc"))[-1]
+    g.connect(fc, g.add("io.output", "hidden"))
+    g.chain(fc, ("activation.tanh", {}, "act"), ("linear.linear", {"out_features": 2}, "head"),
+            ("io.output", {}, "y"))
+    model = build(p).instantiate()
+    x = torch.randn(5, 4)
+    hidden, y = model(x)
+    with torch.no_grad():
+        expected = model.fc(x)
+        torch.testing.assert_close(hidden, expected)
+        torch.testing.assert_close(y, model.head(torch.tanh(expected)))
+    text = generate(p).text
+    assert "        x = self.fc(x)  # [N, 3]\n        out = self.act(x)\n" in text
+    assert "return x, out" in text
+
+
+def test_no_op_layers_write_no_code():
+    p = Project(name="noop")
+    g = add_network(p, "net")
+    g.chain(("io.input", {"shape": ["N", 4]}, "x"), ("norm.dropout", {"p": 0.0}, "drop"),
+            ("linear.linear", {"out_features": 2}, "fc"), ("io.output", {}, "y"))
+    text = generate(p).text
+    assert "Dropout" not in text and "self.drop" not in text
+    assert "        x = self.fc(x)  # [N, 2]\n        return x\n" in text
+    assert build(p).instantiate()(torch.randn(3, 4)).shape == (3, 2)

@@ -84,7 +84,9 @@ def test_drag_from_palette_connect_and_see_shapes(window, qtbot):
     assert [g.node(i).type for i in (x, fc, out)] == ["io.input", "linear.linear", "io.output"]
     tree = w.palette.tree
     count = sum(tree.topLevelItem(i).childCount() for i in range(tree.topLevelItemCount()))
-    assert count == len([t for t in registry.all_types() if t.id != "block.block"])  # kept
+    from builder.palette import HIDDEN
+
+    assert count == len([t for t in registry.all_types() if t.id not in HIDDEN])  # kept
     w.palette.search.setText("embedding")
     shown = [tree.topLevelItem(i).child(j).text(0) for i in range(tree.topLevelItemCount())
              for j in range(tree.topLevelItem(i).childCount())
@@ -92,9 +94,11 @@ def test_drag_from_palette_connect_and_see_shapes(window, qtbot):
     assert "Embedding" in shown and "ReLU" not in shown
     w.palette.search.clear()
     w.scene.select([x])
-    shape = w.inspector.editors["shape"]
-    shape.setText("[N, 20]")  # symbolic sizes may be typed without quotes
-    shape.editingFinished.emit()
+    shape = w.inspector.editors["shape"]  # one field per dim; N and T are symbols
+    for _ in range(2):
+        QTest.mouseClick(shape.remove_button, Qt.MouseButton.LeftButton)
+    shape.fields[1].setText("20")
+    shape.fields[1].editingFinished.emit()
     assert g.node(x).params["shape"] == ["N", 20]
     assert w.scene.connect_ports(x, "y", fc, "x")
     assert w.scene.connect_ports(fc, "y", out, "x")
@@ -260,7 +264,7 @@ def test_move_copy_paste_delete_align_layout(window):
     assert pos[a][0] < pos[b][0]  # data flows left to right
 
 
-def test_make_block_open_it_and_come_back(window):
+def test_make_block_open_it_and_come_back(window, qtbot):
     w = window
     x = drop_type(w, "io.input", QPoint(50, 100))
     a = drop_type(w, "linear.linear", QPoint(250, 100))
@@ -292,7 +296,7 @@ def test_make_block_open_it_and_come_back(window):
     at = w.view.mapFromScene(item.mapToScene(QPointF(90, 40)))
     QTest.mouseDClick(w.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                       at)
-    assert w.scene.network == "Stem"
+    qtbot.waitUntil(lambda: w.scene.network == "Stem", timeout=2000)  # opened after the click
     assert w.back.isVisible() and "Stem" in w.crumbs.text()
     w.document.analyze_now()
     inner = w.scene.graph.find("linear")

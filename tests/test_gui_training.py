@@ -111,7 +111,7 @@ def test_closing_during_a_run_asks_and_stops_it(window, qtbot):
 def test_journey_learn_resnet_train_change_repeat_train_again_overlay(tmp_path, monkeypatch,
                                                                       qtbot):
     """Journey 1 in the window: ResNet-18 (small) trains with F5 and shows curves; stage 3's
-    repeat goes up by 2 (more parameters); F5 trains the edited graph; the two runs overlay."""
+    depth goes up by 2 (more parameters); F5 trains the edited graph; the two runs overlay."""
     from builder.main_window import MainWindow
 
     isolated_app(tmp_path, monkeypatch)
@@ -148,14 +148,14 @@ def test_journey_learn_resnet_train_change_repeat_train_again_overlay(tmp_path, 
     assert "accuracy" in panel.plots.plot_names()
 
     blocks = [n for n in w.scene.graph.net.nodes if n.type == "block.block"]
-    stage3 = next(n for n in blocks if n.name == "layer3")  # after layer3_down
+    stage3 = next(n for n in blocks if n.name == "layer3")  # a Stage: projection block + `blocks`
     params_before = w.document.summaries()
     w.scene.select([stage3.id])
-    repeat = w.inspector.editors["repeat"]
-    old = repeat.value()
-    repeat.setValue(old + 2)
+    depth = w.inspector.editors["args.blocks"]  # identity blocks after the first: 2 -> 4 in all
+    old = depth.value()
+    depth.setValue(old + 2)
     w.document.analyze_now()
-    assert not w.document.analysis.errors and stage3.params["repeat"] == old + 2
+    assert not w.document.analysis.errors and stage3.params["args"]["blocks"] == old + 2
     assert w.document.summaries() != params_before
 
     second = train_once()
@@ -168,7 +168,7 @@ def test_journey_learn_resnet_train_change_repeat_train_again_overlay(tmp_path, 
 
     snap1 = load(tmp_path / "resnet.runs" / first / "project.loom")
     snap2 = load(tmp_path / "resnet.runs" / second / "project.loom")
-    reps = [next(n.params["repeat"] for n in p.networks[0].nodes if n.id == stage3.id)
+    reps = [next(n.params["args"]["blocks"] for n in p.networks[0].nodes if n.id == stage3.id)
             for p in (snap1, snap2)]
     assert reps == [old, old + 2]  # each run trained the graph as it was when it started
     w.grab().save(str(SHOTS / "journey1_two_runs_overlaid.png"))

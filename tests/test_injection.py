@@ -64,11 +64,18 @@ def breakouts(sentinel: Path) -> dict[str, str]:
 
 
 def block_project() -> Project:
-    """A network using one block twice (a lifted width): every block field reaches the source."""
+    """A network using one block twice (a lifted width): every block field reaches the source.
+
+    Two branches, so the block is a class (a plain chain would be an nn.Sequential)."""
     p = Project(name="with-block", description="uses a block")
     b = add_block(p, "Layer", {"width": 8})
-    b.chain(b.add("io.block_input", "x"), ("linear.linear", {"out_features": ref("width")}, "fc"),
-            ("activation.relu", {}, "act"), ("io.block_output", {}, "y"))
+    x = b.add("io.block_input", "x")
+    fc = b.chain(x, ("linear.linear", {"out_features": ref("width")}, "fc"))[-1]
+    fc_b = b.chain(x, ("linear.linear", {"out_features": ref("width")}, "fc_b"))[-1]
+    add = b.add("merge.add", "sum")
+    b.connect(fc, add)
+    b.connect(fc_b, add)
+    b.chain(add, ("activation.relu", {}, "act"), ("io.block_output", {}, "y"))
     g = add_network(p, "net")
     g.chain(g.add("io.input", "features", shape=["N", 6]),
             g.add("block.block", "stage1", block="Layer", args={"width": 5}),
@@ -373,7 +380,7 @@ def wide_merge_project(n: int) -> Project:
 
 def test_wide_merges_are_written_flat():
     src = generate(wide_merge_project(200))
-    assert "add = sum([" in src.text and "mean = sum([" in src.text
+    assert "add = sum([" in src.text and "mean = sum([" in src.text  # a wide merge keeps its name
     out = build(src).instantiate()(torch.ones(2, 3))
     assert out.shape == (2, 6)
     assert torch.equal(out[:, :3], torch.full((2, 3), 200.0))

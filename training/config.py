@@ -36,7 +36,10 @@ class Hyper(BaseModel):
     grad_clip: float = Field(0.0, ge=0, description="Max gradient norm; 0 turns clipping off")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed (numpy-compatible)")
     amp: Literal["off", "bf16", "fp16"] = Field("off", description="Mixed precision (CUDA only)")
-    compile: bool = False
+    compile: bool = Field(False, description="torch.compile the networks (part of optimize)")
+    optimize: bool = Field(False, description="Optimised mode: torch.compile, channels-last "
+                           "conv nets, fused optimisers; on CUDA also bf16 autocast, "
+                           "cudnn.benchmark and TF32 (numerics change slightly)")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_every: int = Field(10, ge=1, le=MAX_COUNT)
     eval_every: int | None = Field(None, ge=1, le=MAX_COUNT,

@@ -1,8 +1,9 @@
-"""The training loop every recipe runs in: optimisers, schedules, batching, checkpoints, samples.
+"""The training loop every recipe runs in: set-up, optimisers, schedules, batching, checkpoints.
 
-Torch-only and free of Layerloom imports, because ``training.export`` copies this file verbatim into
-``train.py``: the loop that trains in the app is the loop the user takes away. The runner adds event
-streaming through :class:`Hooks`; ``train.py`` adds printing and DistributedDataParallel.
+Torch-only and free of Layerloom imports, because ``training.export`` copies the pieces of this
+file that a project uses into its ``train.py`` (by source): the loop that trains in the app is the
+loop the user takes away. The runner adds event streaming through :class:`Hooks` (and watches for
+divergence); ``train.py`` adds printing and DistributedDataParallel.
 """
 
 from __future__ import annotations
@@ -44,13 +45,16 @@ def make_optimizer(params: Iterable[nn.Parameter] | list[dict], hp: dict) -> tor
     else:
         params = [p for p in params if p.requires_grad]
     name, lr, wd = hp["optimizer"], hp["lr"], hp["weight_decay"]
+    # optimised mode: one fused kernel for the whole update (CPU and CUDA, torch >= 2.4)
+    fast = {"fused": True} if hp.get("optimize") else {}
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=hp.get("momentum", 0.9), weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, momentum=hp.get("momentum", 0.9), weight_decay=wd,
+                               **fast)
     betas = tuple(hp.get("betas", (0.9, 0.999)))
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=wd, **fast)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd, **fast)
     raise ValueError(f"unknown optimizer '{name}' (use sgd, adam or adamw)")
 
 
@@ -222,8 +226,9 @@ class Recipe:
         limit = self.hp.get("max_val_samples")
         n = min(n, int(limit)) if limit else n
         bs = batch_size or max(self.hp["batch_size"], 256)
+        batch_of = self.data.batcher("val", self.device)
         for i in range(0, n, bs):
-            yield self.data.batch("val", torch.arange(i, min(n, i + bs)), self.device)
+            yield batch_of(torch.arange(i, min(n, i + bs)))
 
     def graph(self, edge_index: Tensor, batch: Tensor, num_graphs: int) -> Any:
         if self.graph_cls is None:
@@ -297,6 +302,8 @@ DIVERGED_HINT = ("lower the learning rate (try a tenth) or set grad_clip to 1.0;
 class DivergenceWatch:
     """Finds a loss that blew up: ``patience`` consecutive steps far above the first step's loss.
 
+    The runner's hooks feed it each train record's ``losses`` (the exported loop leaves it out).
+
     "Far above" is more than ``factor`` times the start (for a start near zero or below it, more
     than ``factor - 1`` units above it), so a healthy run's noise and a single spike never count.
     Per-step losses, not logged means: with a learning rate of 10 the first ten steps already
@@ -332,6 +339,93 @@ class DivergenceWatch:
         return None
 
 
+def setup(recipe_cls: type[Recipe], nets: dict[str, nn.Module], data: Any, hp: dict,
+          device: torch.device, inputs: dict, graph_cls: Any = None, rank: int = 0,
+          world: int = 1, wrap: Callable[[nn.Module], nn.Module] | None = None,
+          say: Callable[[dict], None] = print) -> tuple[Recipe, Sampler]:
+    """The recipe, its batches and optimisers, the budget in steps (``hp["total_steps"]``).
+
+    Shared by the app's runner and ``train.py``. ``wrap`` (DistributedDataParallel) is applied
+    to every trainable network; ``hp["optimize"]`` turns the optimised mode on (see
+    :func:`speed_up`), whose notes (compile time, a fallback to eager) go to ``say``.
+    """
+    recipe = recipe_cls(nets, data, hp, device, graph_cls)
+    recipe.adapt(inputs)
+    if device.type == "cuda" and data.kind == "tensors":  # small data: keep it on the GPU
+        data.train = tuple(t.to(device) for t in data.train)
+        data.val = tuple(t.to(device) for t in data.val)
+    sampler = Sampler(data.size("train"), hp["batch_size"], hp["seed"], rank, world)
+    total = hp.get("steps") or hp["epochs"] * sampler.steps_per_epoch
+    hp.update(total_steps=total, steps_per_epoch=sampler.steps_per_epoch)
+    hp["eval_every"] = hp.get("eval_every") or max(1, total // 10)
+    hp["checkpoint_every"] = hp.get("checkpoint_every") or hp["eval_every"]
+    if hp.get("optimize"):
+        fast_kernels(recipe, device)
+    if wrap is not None:
+        recipe.nets = {k: wrap(n) if any(p.requires_grad for p in n.parameters()) else n
+                       for k, n in recipe.nets.items()}
+    if hp.get("optimize") or hp.get("compile"):
+        speed_up(recipe, say)
+    recipe.opt = Optimizers(recipe.param_groups(), hp, total, device)
+    return recipe, sampler
+
+
+def fast_kernels(recipe: Recipe, device: torch.device) -> None:
+    """Optimised mode, before compiling: channels-last memory for conv nets (faster conv
+    kernels on CPU and GPU); on CUDA, bf16 autocast where the GPU has it, cudnn.benchmark and
+    TF32 matmuls. These change numerics slightly (a run is no longer bit-for-bit reproducible),
+    which is why the mode is opt-in."""
+    for k, net in recipe.nets.items():
+        if any(isinstance(m, nn.Conv2d) for m in net.modules()):
+            recipe.nets[k] = net.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        if recipe.hp.get("amp", "off") == "off" and torch.cuda.is_bf16_supported():
+            recipe.hp["amp"] = "bf16"
+
+
+def speed_up(recipe: Recipe, say: Callable[[dict], None]) -> None:
+    """``torch.compile`` every network for training. The first step pays the compile (timed and
+    reported once); evaluation runs the same modules eagerly (no second compile for eval mode);
+    when compiling fails, the run goes on in eager mode and says why."""
+    eager, step_fn = dict(recipe.nets), recipe.train_step
+    recipe.nets = {k: torch.compile(n) for k, n in eager.items()}
+    done = []
+
+    def eagerly(fn: Callable) -> Callable:
+        def run(*args: Any) -> Any:
+            compiled, recipe.nets = recipe.nets, eager
+            try:
+                return fn(*args)
+            finally:
+                recipe.nets = compiled
+        return run
+
+    recipe.evaluate, recipe.samples = eagerly(recipe.evaluate), eagerly(recipe.samples)
+
+    def first_step(batch: tuple, step: int) -> dict:
+        if done:
+            return step_fn(batch, step)
+        done.append(True)
+        t0 = time.perf_counter()
+        try:
+            out = step_fn(batch, step)
+        except Exception as err:  # a model torch.compile cannot handle: train it eagerly
+            recipe.nets = eager
+            why = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+            say({"kind": "compile", "step": step, "message": f"torch.compile failed, training "
+                 f"in eager mode instead ({type(err).__name__}: {why})",
+                 "hint": "the run is correct, only not faster; turn the optimised mode off "
+                         "to skip the attempt"})
+            return step_fn(batch, step)
+        say({"kind": "compiled", "step": step + 1,
+             "seconds": round(time.perf_counter() - t0, 2)})
+        return out
+
+    recipe.train_step = first_step
+
+
 def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hooks: Hooks,
         sample_dir: str | None = None) -> tuple[int, dict]:
     """Train from ``start_step`` to ``total_steps``; returns (last step, last val metrics).
@@ -351,7 +445,6 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
     batch_of = recipe.data.batcher("train", recipe.device)
     indices, should_stop, train_step = sampler.indices, hooks.should_stop, recipe.train_step
     batch_len = recipe.data.batch_len
-    watch = DivergenceWatch()
     while step < total_steps:
         if should_stop(step):
             break
@@ -367,9 +460,6 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
                 if not math.isfinite(v):
                     raise TrainingFault(f"the loss became {v} at step {step - len(losses) + i + 1}",
                                         NAN_HINT, "nan", step - len(losses) + i + 1)
-            diverged = watch.update(step - len(losses) + 1, losses)
-            if diverged is not None:
-                hooks.warning(diverged)
             now = time.perf_counter()
             record: dict[str, Any] = {"step": step, "epoch": step / sampler.steps_per_epoch,
                                       "split": "train", "loss": sum(losses) / len(losses),

@@ -1,90 +1,521 @@
-"""Export the training side of a project: ``train.py`` (+ ``model.py`` and a README).
+"""Export a project as code a person would write: ``model.py``, ``train.py``, a README, an sbatch.
 
-``train.py`` is assembled from Layerloom's own files, copied verbatim: the engine, the dataset
-loaders, the project's recipe and the entry point, behind the run's config. Only the lines between
-``# layerloom: local imports`` markers (imports between those files, which the concatenation makes
-unnecessary) and repeated ``from __future__`` lines are left out, so the code that trains in the app
-is the code the user takes away. It needs torch (plus numpy for .npz/.npy data and scikit-learn
-for the sklearn datasets).
+``train.py`` holds only what this project uses, copied by source from the modules the app trains
+with: its dataset's loader, its recipe, the engine pieces those call, and the entry point
+(:mod:`training.standalone`). Which pieces are used is found on the syntax trees: from the roots
+(``main``, the recipe class, the loader) every name a piece reads pulls in the top-level piece of
+that name, and a shared class (``Recipe``, ``Data``, ...) keeps only the methods some included
+code names. Imports go to the top (only those used), the settings that apply to this recipe become
+one readable ``CONFIG`` literal (each value through ``repr``), and the file reads top to bottom:
+config, data, model, loop, main. :func:`export_project` is the one export service of the CLI and
+the app.
 """
 
 from __future__ import annotations
 
-import json
+import ast
+import importlib
+import math
 import re
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from compiler import Project, generate
-from compiler.codegen import data_literal, escape_text, verify_source
+from compiler.codegen import CodegenError, PythonSource, escape_text, verify_source
 from compiler.project import atomic_write_text
+from nodes import syntax
 
 from . import recipes
-from .plan import prepare
+from .plan import PlanError, prepare
 
-HERE = Path(__file__).resolve().parent
-SECTIONS = ["engine.py", "data/common.py", "data/builtin.py", "data/files.py"]
-_LOCAL = re.compile(r"^# layerloom: local imports.*?^# layerloom: end local imports\n",
-                    re.M | re.S)
+ENGINE = "training.engine"
+DATA_MODULES = ("training.data.common", "training.data.builtin", "training.data.files")
+MAIN = "training.standalone"
+#: names the entry point leaves to the export (its placeholders between the local-import markers)
+GENERATED = ("CONFIG", "INPUTS", "RECIPE", "load_data", "load_networks")
+#: settings read by the entry point and the loop whatever the recipe
+ALWAYS = ("seed", "device", "optimize", "batch_size", "steps", "epochs", "log_every", "eval_every",
+          "optimizer", "lr", "weight_decay", "schedule", "grad_clip", "amp")
 
 
-def strip_section(text: str) -> str:
-    text = _LOCAL.sub("", text)
-    return text.replace("from __future__ import annotations\n", "")
+@dataclass
+class Piece:
+    """One top-level statement of a module: a def, a class or an assignment."""
+
+    module: str
+    name: str
+    node: ast.stmt
+    lines: list[str]
+    prunable: bool = False  # a shared class: keep only the methods that included code names
+    overridden: frozenset[str] = frozenset()  # methods every user of the class replaces
+
+    def text(self, names: set[str]) -> str:
+        """The piece's source, methods no one names left out, docstrings cut to their first
+        paragraph (the rest explains Layerloom's design, not the user's script)."""
+        return _short_docstrings(self._text(names))
+
+    def _text(self, names: set[str]) -> str:
+        start = min([self.node.lineno, *[d.lineno for d in getattr(self.node, "decorator_list",
+                                                                      [])]])
+        if not (self.prunable and isinstance(self.node, ast.ClassDef)):
+            return "\n".join(self.lines[start - 1:self.node.end_lineno])
+        body = self.node.body
+        out = self.lines[start - 1:body[0].lineno - 1]
+        kept = [s for s in body if _keep(s, names)
+                and getattr(s, "name", "") not in self.overridden]
+        for i, stmt in enumerate(kept):
+            first = min([stmt.lineno, *[d.lineno for d in getattr(stmt, "decorator_list", [])]])
+            block = self.lines[first - 1:stmt.end_lineno]
+            if i and (not self.lines[first - 2].strip() or isinstance(stmt, ast.FunctionDef)):
+                out.append("")  # the blank lines of the source, between methods at least
+            out.extend(block)
+        return "\n".join(out)
+
+
+def _short_docstrings(text: str) -> str:
+    lines = text.split("\n")
+    cuts = []
+    for node in ast.walk(syntax.parse(text)):
+        body = getattr(node, "body", None)
+        if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            continue
+        first, last = body[0].lineno - 1, body[0].end_lineno - 1
+        if not lines[first].lstrip().startswith('"""') or first == last:
+            continue
+        end = next((i for i in range(first + 1, last) if not lines[i].strip()), None)
+        if end is not None:
+            cuts.append((first, end, last))
+    for first, end, last in sorted(cuts, reverse=True):
+        tail = [lines[end - 1] + '"""'] if len(lines[end - 1]) < 98 else \
+            [lines[end - 1], lines[first][:len(lines[first]) - len(lines[first].lstrip())] + '"""']
+        lines[first:last + 1] = [*lines[first:end - 1], *tail]
+    return "\n".join(lines)
+
+
+def _keep(stmt: ast.stmt, names: set[str]) -> bool:
+    if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return True  # docstring, class attributes
+    return stmt.name.startswith("__") or stmt.name in names
+
+
+def _methods(cls: ast.ClassDef) -> set[str]:
+    return {s.name for s in cls.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+@dataclass
+class Module:
+    name: str
+    pieces: dict[str, Piece] = field(default_factory=dict)
+    imports: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)  # outside ones
+    local: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (module, name)
+
+
+_MODULES: dict[str, Module] = {}
+
+
+def _module(name: str) -> Module:
+    """A module's pieces, imports and local imports, parsed once."""
+    if name in _MODULES:
+        return _MODULES[name]
+    path = Path(importlib.import_module(name).__file__ or "")
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    mod = Module(name)
+    package = name.rsplit(".", 1)[0]
+    for stmt in syntax.parse(source).body:
+        if isinstance(stmt, ast.ImportFrom):
+            target = stmt.module or ""
+            if stmt.level:
+                target = ".".join(package.split(".")[:len(package.split(".")) - stmt.level + 1]
+                                  + ([target] if target else []))
+            for a in stmt.names:
+                bound = a.asname or a.name
+                if target == "__future__":
+                    continue
+                if target.split(".")[0] == "training":
+                    mod.local[bound] = (target, a.name)
+                else:
+                    mod.imports[bound] = ("from", target, a.name if a.asname is None
+                                          else f"{a.name} as {a.asname}")
+        elif isinstance(stmt, ast.Import):
+            for a in stmt.names:
+                mod.imports[a.asname or a.name.split(".")[0]] = (
+                    "import", a.name, a.asname)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            mod.pieces[stmt.name] = Piece(name, stmt.name, stmt, lines,
+                                          isinstance(stmt, ast.ClassDef))
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for t in targets:
+                for n in ([t] if isinstance(t, ast.Name) else getattr(t, "elts", [])):
+                    if isinstance(n, ast.Name):
+                        mod.pieces.setdefault(n.id, Piece(name, n.id, stmt, lines))
+    _MODULES[name] = mod
+    return mod
+
+
+def _refs(tree: ast.AST) -> tuple[set[str], set[str], set[str]]:
+    """(names read, attribute names, string constants) in a piece; a string given to getattr or
+    hasattr counts as an attribute name too."""
+    names, attrs, strings = set(), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            attrs.add(node.attr)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            strings.add(node.value)
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("getattr", "hasattr") \
+                and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
+            attrs.add(str(node.args[1].value))
+    return names, attrs, strings
+
+
+class _Shaker:
+    """The closure of the pieces reachable from the roots, methods pruned to the names used."""
+
+    def __init__(self, provided: dict[str, str]) -> None:
+        self.provided = provided  # generated names -> their source
+        self.chosen: dict[tuple[str, str], Piece] = {}
+        self.imports: set[tuple[str, str, str | None]] = set()
+        self.attrs: set[str] = set()  # every attribute name the chosen code holds
+        self.strings: set[str] = set()  # and every string constant (the settings it reads)
+
+    def resolve(self, module: str, name: str) -> Piece | None:
+        if module == MAIN and name in self.provided:
+            return None
+        mod = _module(module)
+        if name in mod.pieces:
+            return mod.pieces[name]
+        if name in mod.local:
+            return self.resolve(*mod.local[name])
+        return None
+
+    def run(self, roots: list[Piece]) -> list[Piece]:
+        todo = list(roots)
+        attrs = self.attrs
+        while True:
+            while todo:
+                piece = todo.pop()
+                key = (piece.module, piece.name)
+                if key in self.chosen:
+                    continue
+                self.chosen[key] = piece
+                self._follow(piece, todo, attrs)
+            # a pruned class may now need more methods: re-read the kept text until stable
+            before = len(attrs)
+            for piece in list(self.chosen.values()):
+                if piece.prunable:
+                    self._follow(piece, todo, attrs)
+            if len(attrs) == before and not todo:
+                return list(self.chosen.values())
+
+    def _follow(self, piece: Piece, todo: list[Piece], attrs: set[str]) -> None:
+        tree = syntax.parse(piece.text(attrs)) if piece.prunable else piece.node
+        names, more, strings = _refs(tree)
+        attrs |= more
+        self.strings |= strings
+        mod = _module(piece.module)
+        for n in names:
+            if n in mod.imports:
+                self.imports.add(mod.imports[n])
+            found = self.resolve(piece.module, n)
+            if found is not None and (found.module, found.name) not in self.chosen and \
+                    not any(c.node is found.node for c in self.chosen.values()):
+                todo.append(found)
+
+
+# ---- the generated pieces ---------------------------------------------------------------------
+
+
+def _q(text: str) -> str:
+    """A string literal via repr, in double quotes where that needs no escaping."""
+    r = repr(str.__str__(text))
+    return '"' + r[1:-1] + '"' if r[0] == "'" and '"' not in text else r
+
+
+def py_literal(value: Any, indent: int = 0) -> str:
+    """Plain data as Python source (None, bool, int, float, str, list, tuple, dict), each
+    scalar via ``repr``; anything else is refused, so no object's ``__repr__`` reaches the file.
+    A dict whose one-line form is long is written one key a line."""
+    if value is None or isinstance(value, bool):
+        return repr(bool(value)) if value is not None else "None"
+    if isinstance(value, int):
+        return repr(int.__int__(value))
+    if isinstance(value, float):
+        value = float(value)
+        return repr(value) if math.isfinite(value) else f"float({repr(value)!r})"
+    if isinstance(value, str):
+        return _q(value)
+    if isinstance(value, (list, tuple)):
+        items = [py_literal(v, indent + 4) for v in value]
+        if isinstance(value, tuple):
+            return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        return "[" + ", ".join(items) + "]"
+    if isinstance(value, dict):
+        items = [f"{py_literal(k)}: {py_literal(v, indent + 4)}" for k, v in value.items()]
+        one = "{" + ", ".join(items) + "}"
+        if len(one) + indent < 80 or not items:
+            return one
+        pad = " " * (indent + 4)
+        return "{\n" + "".join(f"{pad}{i},\n" for i in items) + " " * indent + "}"
+    raise CodegenError(f"bug in Layerloom: cannot write a {type(value).__name__} value into "
+                       "train.py")
+
+
+def applicable(hp: dict, code_strings: set[str]) -> dict:
+    """The settings this run's code reads, without those its choices make moot."""
+    keep = {k: v for k, v in hp.items() if k in ALWAYS or k in code_strings}
+    moot = {"momentum": hp.get("optimizer") != "sgd", "betas": hp.get("optimizer") == "sgd",
+            "step_size": hp.get("schedule") != "step", "gamma": hp.get("schedule") != "step",
+            "warmup_steps": not hp.get("warmup_steps"), "compile": not hp.get("compile"),
+            "max_val_samples": hp.get("max_val_samples") is None,
+            "checkpoint_every": True, "eval_every": hp.get("eval_every") is None}
+    return {k: v for k, v in keep.items() if not moot.get(k, False)}
+
+
+def _loader(dataset: str) -> tuple[str, list[Piece]]:
+    """``load_data`` for one dataset: a call of the loader its table names, with the table's
+    fixed arguments (``"digits-flat": lambda o, s: digits(o, s, flat=True)``)."""
+    for modname, table in (("training.data.builtin", "BUILTIN"), ("training.data.files", "FILES")):
+        mod = _module(modname)
+        node = mod.pieces[table].node
+        value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+        if not isinstance(value, ast.Dict):
+            continue
+        for k, v in zip(value.keys, value.values, strict=True):
+            if isinstance(k, ast.Constant) and k.value == dataset:
+                if isinstance(v, ast.Lambda):
+                    a, b = (x.arg for x in v.args.args)
+                    call = ast.unparse(_Rename({a: "options", b: "seed"}).visit(v.body))
+                else:
+                    call = f"{ast.unparse(v)}(options, seed)"
+                text = (f"def load_data(options: dict, seed: int) -> Data:\n"
+                        f'    """The {escape_text(dataset)} dataset, split into train and '
+                        f'validation."""\n    return {call}\n')
+                names = _refs(syntax.parse(call))[0]
+                return text, [p for n in names if (p := mod.pieces.get(n) or _local(mod, n))]
+    raise CodegenError(f"the dataset '{dataset}' has no loader to export",
+                       "choose a dataset in the Train panel")
+
+
+def _local(mod: Module, name: str) -> Piece | None:
+    if name in mod.local:
+        target, orig = mod.local[name]
+        return _module(target).pieces.get(orig)
+    return None
+
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        return ast.copy_location(ast.Name(self.names.get(node.id, node.id), node.ctx), node)
+
+
+def _import_lines(imports: set[tuple[str, str, str | None]]) -> str:
+    """isort's order: __future__, standard library, third party; plain imports, then from."""
+    def section(module: str) -> int:
+        return 0 if module.split(".")[0] in sys.stdlib_module_names else 1
+
+    def order(name: str) -> tuple:
+        base = name.split(" as ")[0]
+        kind = 0 if base.isupper() and len(base) > 1 else 1 if base[:1].isupper() else 2
+        return kind, base.lower()
+
+    blocks: list[list[str]] = [[], []]
+    plain = sorted({(m, a) for k, m, a in imports if k == "import"})
+    froms: dict[str, set[str]] = {}
+    for k, m, a in imports:
+        if k == "from":
+            froms.setdefault(m, set()).add(a or "")
+    for m, a in plain:
+        blocks[section(m)].append(f"import {m}" + (f" as {a}" if a else ""))
+    for m in sorted(froms):
+        blocks[section(m)].append(f"from {m} import " + ", ".join(sorted(froms[m], key=order)))
+    return "from __future__ import annotations\n\n" + "\n\n".join(
+        "\n".join(b) for b in blocks if b) + "\n"
+
+
+def _order(pieces: list[Piece], module: str) -> list[Piece]:
+    mod = _module(module)
+    rank = {name: i for i, name in enumerate(mod.pieces)}
+    return sorted((p for p in pieces if p.module == module), key=lambda p: rank[p.name])
+
+
+def _banner(title: str) -> str:
+    return f"\n\n\n# {'-' * 4} {title} {'-' * (91 - len(title))}\n"
 
 
 def train_script(project: Project) -> str:
+    """The text of ``train.py`` for a project with a recipe and a dataset."""
     plan = prepare(project, load_data=False)
     hp = plan.hyper.model_dump()
-    config = {"project": project.name, "recipe": plan.recipe_cls.name,
-              "dataset": project.training.dataset,
-              "dataset_options": project.training.dataset_options, "networks": plan.roles,
-              "input_specs": {k: [[list(d), t] for d, t in v] for k, v in plan.input_specs.items()},
-              "hyper": hp}
-    recipe_file = Path(recipes.module(plan.recipe_cls.name).__file__)
-    # Project text goes into the docstring only through escape_text, into CONFIG only as a
-    # Python literal (pprint/repr): never as raw text, never via JSON string surgery.
-    parts = [f'"""Train \'{escape_text(project.name)}\' ({escape_text(plan.recipe_cls.name)} on '
-             f'{escape_text(project.training.dataset)}) - exported by Layerloom.\n\n'
-             "Run: python train.py [--steps N | --epochs N] [--device cpu|cuda] [--out DIR]\n"
-             "Multi-process: torchrun --nproc_per_node=2 train.py  (gloo on CPU, NCCL on CUDA)\n"
-             "Needs model.py beside it.\n\"\"\"\n",
-             "from __future__ import annotations\n",
-             # (JSON round trip first: the same plain values the app's config holds)
-             "CONFIG = " + data_literal(json.loads(json.dumps(config))) + "\n"]
-    for name in [*SECTIONS, f"recipes/{recipe_file.name}"]:
-        parts.append(f"\n# {'-' * 30} training/{name} {'-' * 30}\n")
-        parts.append(strip_section((HERE / name).read_text(encoding="utf-8")))
-    parts.append(f"\n# {'-' * 30} entry point {'-' * 30}\n")
-    parts.append("DATASETS = {**BUILTIN, **FILES}\n")
-    parts.append(strip_section((HERE / "standalone.py").read_text(encoding="utf-8")))
-    return "\n".join(parts)
+    t = project.training
+    recipe_mod = recipes.module(plan.recipe_cls.name).__name__
+    loader, loader_pieces = _loader(t.dataset or "")
+    shaker = _Shaker({n: "" for n in GENERATED})
+    recipe_piece = _module(recipe_mod).pieces[plan.recipe_cls.__name__]
+    base = _module(ENGINE).pieces["Recipe"]
+    assert isinstance(recipe_piece.node, ast.ClassDef) and isinstance(base.node, ast.ClassDef)
+    supers = {n.attr for n in ast.walk(recipe_piece.node) if isinstance(n, ast.Attribute)
+              and isinstance(n.value, ast.Call) and getattr(n.value.func, "id", "") == "super"}
+    base.overridden = frozenset(_methods(recipe_piece.node) - supers - {"__init__"})
+    main = _module(MAIN)
+    roots = [recipe_piece, main.pieces["main"], main.pieces["Print"], *loader_pieces]
+    chosen = shaker.run(roots)
+    names = shaker.attrs
+    config = {"project": project.name, "dataset": t.dataset,
+              "dataset_options": dict(t.dataset_options)}
+    config.update({k: v for k, v in applicable(hp, shaker.strings).items() if v is not None})
+    inputs = {k: [(tuple(d), dt) for d, dt in v] for k, v in plan.input_specs.items()}
+    data_pieces = [p for m in DATA_MODULES for p in _order(chosen, m)]
+    recipe_refs = _refs(recipe_piece.node)[0] | {"Recipe"}
+    engine = _order(chosen, ENGINE)
+    model_side = [p for p in engine if p.name in recipe_refs]
+    loop_side = [p for p in engine if p.name not in recipe_refs]
+    if "Data" not in {p.name for p in data_pieces}:
+        raise CodegenError("bug in Layerloom: the data loader exports without its Data class")
+    roles = "".join(f"        {py_literal(r)}: model.NETWORKS[{py_literal(n)}],\n"
+                    for r, n in plan.roles.items())
+    networks = ("def load_networks() -> tuple[dict[str, type[nn.Module]], type | None]:\n"
+                '    """model.py\'s networks by the role the recipe gives them, and its Graph '
+                'class\n    (for graph data). model.py sits beside this file."""\n'
+                "    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
+                "    import model\n\n"
+                f"    nets = {{\n{roles}    }}\n"
+                "    return nets, getattr(model, \"Graph\", None)\n")
+    for need in (("import", "os", None), ("import", "sys", None), ("from", "torch", "nn")):
+        shaker.imports.add(need)
+
+    def block(pieces: list[Piece]) -> str:
+        return "\n\n\n".join(p.text(names) for p in pieces)
+
+    doc = (f'"""Train {escape_text(project.name)}: the {escape_text(plan.recipe_cls.name)} '
+           f"recipe on {escape_text(t.dataset or '')} (exported by Layerloom).\n\n"
+           "    python train.py [--steps N | --epochs N] [--device cpu|cuda] [--optimize]\n"
+           "    torchrun --nproc_per_node=2 train.py   # DistributedDataParallel\n\n"
+           "Needs torch (numpy for .npz/.npy data, scikit-learn for its datasets) and model.py "
+           'beside it.\n"""\n\n')
+    text = (doc + _import_lines(shaker.imports)
+            + "\n" + "CONFIG = " + py_literal(config) + "\n"
+            + "# each network's input shapes, which the recipe fits the data to\n"
+            + "INPUTS = " + py_literal(inputs)
+            + _banner("data") + block(data_pieces) + "\n\n\n" + loader
+            + _banner("model") + networks + "\n\n" + block(model_side) + "\n\n\n"
+            + block(_order(chosen, recipe_mod)) + f"\n\n\nRECIPE = {plan.recipe_cls.__name__}"
+            + _banner("loop") + block(loop_side)
+            + _banner("main") + block([main.pieces["Print"], main.pieces["main"]])
+            + '\n\n\nif __name__ == "__main__":\n    sys.exit(main())\n')
+    return re.sub(r"\n{4,}", "\n\n\n", text)
 
 
-README = """# {name}: exported from Layerloom
+# ---- the files beside it ----------------------------------------------------------------------
 
-* `model.py` - the network(s), plain PyTorch (`NETWORKS` maps names to classes).
-* `train.py` - the {recipe} recipe, the `{dataset}` data loader and the training settings
-  (`CONFIG` at the top), the same code that trains in Layerloom.
+
+README = """# {name}
+
+Exported from Layerloom: plain PyTorch, yours to change.
+
+* `model.py`: the network(s) (`NETWORKS` maps names to classes).
+* `train.py`: the settings (`CONFIG`), the `{dataset}` data, the {recipe} recipe, the loop and
+  `main`: the same code that trains in Layerloom.
+* `train.sbatch`: the same on a SLURM cluster.
 
 ```
-pip install torch numpy scikit-learn   # scikit-learn only for the built-in sklearn datasets
-python train.py --steps 200            # or --epochs N; --device cuda
+pip install torch numpy            # plus scikit-learn for its datasets (digits, iris, ...)
+python train.py --steps 200        # or --epochs N; --device cuda; --out DIR
+python train.py --optimize         # torch.compile, channels-last, fused optimisers
 torchrun --nproc_per_node=2 train.py   # DistributedDataParallel (gloo on CPU, NCCL on CUDA)
 ```
 
-Checkpoints go to `checkpoints/latest.pt` (`torch.load(path, weights_only=True)`).
+`--optimize` compiles the model (the first step pays for it, once) and, on CUDA, also turns on
+bf16 autocast, cudnn.benchmark and TF32 matmuls: faster, but the numbers differ slightly from an
+eager run. Checkpoints go to `checkpoints/latest.pt` (`torch.load(path, weights_only=True)`).
+
+## On a SLURM cluster
+
+`train.sbatch` runs one `torchrun` per node with `srun`; torchrun starts one process per GPU and
+they meet at the first node (c10d rendezvous). Edit the `#SBATCH` lines (nodes, GPUs, time,
+partition) for your cluster, then:
+
+```
+sbatch train.sbatch                # extra arguments go to train.py: ... --steps 5000
+```
+
+Each process trains on its share of every batch (the batch size in `CONFIG` is the global one);
+rank 0 prints the progress and writes the checkpoint.
+"""
+
+SBATCH = """#!/bin/bash
+#SBATCH --job-name={job}
+#SBATCH --nodes=2
+#SBATCH --ntasks-per-node=1
+#SBATCH --gpus-per-node=4
+#SBATCH --cpus-per-task=16
+#SBATCH --time=04:00:00
+#SBATCH --output=%x-%j.out
+# Train on 2 nodes x 4 GPUs: srun starts one torchrun per node, torchrun one process per GPU.
+set -euo pipefail
+head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+srun torchrun --nnodes="$SLURM_NNODES" --nproc_per_node="$SLURM_GPUS_PER_NODE" \\
+    --rdzv_id="$SLURM_JOB_ID" --rdzv_backend=c10d --rdzv_endpoint="$head:29500" \\
+    train.py --device cuda "$@"
 """
 
 
-def export_training(project: Project, out_dir: str | Path) -> list[Path]:
-    """Write model.py, train.py and README.md into ``out_dir``; returns the paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    source = generate(project)
+def export_project(project: Project, folder: str | Path, *, model_only: bool = False,
+                   source: PythonSource | None = None) -> list[Path]:
+    """Write ``model.py`` and, for a project with a training recipe, ``train.py``,
+    ``README.md`` and ``train.sbatch`` into ``folder`` (created when missing); returns the paths.
+
+    The one export of the CLI and the app. Every text is made before anything is written, and
+    ``model.py`` passes the codegen gate first, so a refused export leaves the folder as it was.
+    Files are written atomically, mode 0644.
+    """
+    source = source or generate(project)
     verify_source(source.text, source.node_lines)
-    files = {"model.py": source.text, "train.py": train_script(project),
-             "README.md": README.format(name=project.name, recipe=project.training.recipe,
-                                        dataset=project.training.dataset)}
+    files = {"model.py": source.text}
+    problem = None
+    if not model_only and project.training.recipe:
+        job = re.sub(r"[^A-Za-z0-9_.-]+", "-", project.name).strip("-.")[:60] or "layerloom"
+        try:
+            files["train.py"] = train_script(project)
+        except (PlanError, CodegenError) as err:  # the model is fine: write it, say the rest
+            problem = err
+        else:
+            files["README.md"] = README.format(name=project.name.replace("\n", " "),
+                                               recipe=project.training.recipe,
+                                               dataset=project.training.dataset)
+            files["train.sbatch"] = SBATCH.format(job=job)
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
     for name, text in files.items():
-        atomic_write_text(out / name, text)
-    return [out / n for n in files]
+        path = out / name
+        atomic_write_text(path, text)
+        path.chmod(0o644)
+        written.append(path)
+    if problem is not None:
+        raise TrainExportError(problem, written)
+    return written
+
+
+class TrainExportError(Exception):
+    """model.py was written (``written``) but train.py could not be: the reason and its hint."""
+
+    def __init__(self, err: Exception, written: list[Path]) -> None:
+        reason = getattr(err, "reason", str(err))
+        hint = getattr(err, "hint", "")
+        super().__init__(f"train.py was not written: {reason}" + (f" ({hint})" if hint else ""))
+        self.written = written
+
+
+def export_training(project: Project, out_dir: str | Path) -> list[Path]:
+    """(Kept for callers of the old name.) :func:`export_project`."""
+    return export_project(project, out_dir)

@@ -59,7 +59,7 @@ def match_roles(recipe_cls: type[Recipe], project: Project) -> dict[str, str]:
 
 
 def prepare(project: Project, overrides: dict[str, Any] | None = None,
-            load_data: bool = True) -> Plan:
+            load_data: bool = True, trust: tuple[str, ...] = ()) -> Plan:
     t = project.training
     if not t.recipe:
         raise PlanError("the project has no training recipe",
@@ -87,7 +87,13 @@ def prepare(project: Project, overrides: dict[str, Any] | None = None,
         hyper = resolve(recipe_cls.defaults, t.hyper, overrides)
     except HyperError as err:
         raise PlanError(str(err), "fix the value in the Train panel") from None
-    built = build(project)
+    from compiler.usercode import UntrustedCodeError
+
+    try:
+        built = build(project, trust=trust)  # opaque nodes import the user's code: trusted only
+    except UntrustedCodeError as err:
+        raise PlanError(str(err), "trust the file: layerloom train --trust-code FILE, or "
+                        "confirm in the app when it asks") from None
     plan = Plan(project, recipe_cls, roles, input_specs, hyper, built)
     if load_data:
         if not t.dataset:

@@ -7,7 +7,8 @@ Protocol (the dashboard is built against exactly this)::
 
 The run dir gets ``config.json`` (the full training config), ``model.py`` (the exact generated
 source), ``events.jsonl`` (every event, one per line), ``checkpoints/latest.pt`` (written
-atomically; ``torch.load(weights_only=True)`` reads it) and ``samples/`` (PNG grids).
+atomically; ``torch.load(weights_only=True)`` reads it), ``samples/`` (PNG grids) and
+TensorBoard event files (``training.tensorboard``: the same metrics and the hyperparameters).
 
 stdout carries one JSON object per line, flushed after each; every object has ``"time"`` (unix s):
 
@@ -21,7 +22,10 @@ stdout carries one JSON object per line, flushed after each; every object has ``
 * ``{"event":"checkpoint","step","path"}``
 * ``{"event":"paused","step"}``, ``{"event":"resumed","step"}``, ``{"event":"stopped","step"}``
 * ``{"event":"warning","step","kind":"diverged","message","hint","since_step"}``: the run goes
-  on, but the user should know (the loss blew up: a learning rate far too high)
+  on, but the user should know (the loss blew up: a learning rate far too high); kind
+  ``compile``: the optimised mode's torch.compile failed and the run goes on eagerly
+* ``{"event":"compiled","step","seconds"}``: optimised mode, the first step (with the compile) took
+  this long (paid once per run)
 * ``{"event":"finished","step","metrics":{...},"duration_s","warnings":[...]}`` (``warnings``:
   the warning events of this segment, only when there were any)
 * ``{"event":"failed","step","reason","hint","kind"}``, ``kind`` one of ``nan`` (a non-finite
@@ -60,16 +64,17 @@ from compiler.project import ProjectLoadError
 
 from .data import DataError
 from .engine import (
+    DivergenceWatch,
     Hooks,
-    Optimizers,
-    Sampler,
     TrainingFault,
     checkpoint_state,
     fit,
     load_checkpoint,
     save_checkpoint,
+    setup,
 )
 from .plan import PlanError, prepare
+from .tensorboard import TensorBoardSink
 
 Event = dict[str, Any]
 TERMINAL = ("finished", "failed", "stopped")
@@ -139,6 +144,7 @@ class _Emitter(Hooks):
         self.emit, self.control, self.save = emit, control, save
         self.step = 0
         self.warnings: list[Event] = []
+        self.watch = DivergenceWatch()
 
     def warning(self, record: dict) -> None:
         ev = {"event": "warning", **record}
@@ -147,6 +153,11 @@ class _Emitter(Hooks):
 
     def metric(self, record: dict) -> None:
         self.step = record["step"]
+        if "losses" in record:
+            diverged = self.watch.update(record["step"] - len(record["losses"]) + 1,
+                                         record["losses"])
+            if diverged is not None:
+                self.warning(diverged)
         self.emit({"event": "metric", **record})
 
     def sample(self, record: dict) -> None:
@@ -170,8 +181,12 @@ def run(project: Project | str | os.PathLike, run_dir: str | os.PathLike, *,
         steps: int | None = None, epochs: int | None = None, device: str | None = None,
         seed: int | None = None, resume: bool = False,
         on_event: Callable[[Event], None] | None = None, control: Control | None = None,
-        hyper: dict[str, Any] | None = None, echo: Any = None) -> Event:
+        hyper: dict[str, Any] | None = None, echo: Any = None,
+        trust_code: tuple[str, ...] = (), init_weights: str | None = None) -> Event:
     """Train ``project`` into ``run_dir``; returns the terminal event (finished/failed/stopped).
+
+    ``trust_code``: files (or modules) of the user's own code that opaque nodes may import;
+    ``init_weights``: start from an import's weights (``compiler.imported_weights``), not random.
 
     Never raises for problems a user can cause: they become a ``failed`` event. ``echo``: a text
     stream that gets every event line too (the child process's stdout).
@@ -183,11 +198,13 @@ def run(project: Project | str | os.PathLike, run_dir: str | os.PathLike, *,
     last: dict[str, Any] = {"step": 0}
     outs = [events] if echo is None else [events, echo]
     policy = FlushPolicy()
+    board = TensorBoardSink(run_dir, resume=resume)  # TensorBoard files beside events.jsonl
 
     def emit(ev: Event) -> None:
         ev.setdefault("time", time.time())
         if "step" in ev:
             last["step"] = ev["step"]
+        board.event(ev)
         line = json.dumps(ev, default=_jsonable) + "\n"
         flush = policy.due(ev["event"] != "metric")
         for out in outs:
@@ -199,8 +216,12 @@ def run(project: Project | str | os.PathLike, run_dir: str | os.PathLike, *,
 
     t0 = time.time()
     with events:
-        return _guarded(project, run_dir, emit, control, t0, last, steps=steps, epochs=epochs,
-                        device=device, seed=seed, resume=resume, hyper=hyper)
+        try:
+            return _guarded(project, run_dir, emit, control, t0, last, steps=steps,
+                            epochs=epochs, device=device, seed=seed, resume=resume, hyper=hyper,
+                            trust_code=tuple(trust_code), init_weights=init_weights)
+        finally:
+            board.close()
 
 
 OOM_HINT = ("lower the batch size or make the model smaller (fewer or narrower layers, a shorter "
@@ -283,7 +304,8 @@ class FlushPolicy:
 
 def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Event], None],
          control: Control, t0: float, *, steps: int | None, epochs: int | None,
-         device: str | None, seed: int | None, resume: bool, hyper: dict | None) -> Event:
+         device: str | None, seed: int | None, resume: bool, hyper: dict | None,
+         trust_code: tuple[str, ...] = (), init_weights: str | None = None) -> Event:
     ckpt_path = run_dir / "checkpoints" / "latest.pt"
     if resume and not ckpt_path.exists():
         raise TrainingFault(f"nothing to resume: there is no checkpoint at {ckpt_path}",
@@ -294,30 +316,25 @@ def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Ev
     overrides = dict(hyper or {})
     overrides.update({k: v for k, v in (("steps", steps), ("epochs", epochs), ("device", device),
                                         ("seed", seed)) if v is not None})
-    plan = prepare(project, overrides)
+    plan = prepare(project, overrides, trust=trust_code)
     hp = plan.hyper.model_dump()
+
+    def note(record: dict) -> None:
+        """The optimised mode's notes (during the first step): its compile time as a
+        ``compiled`` event, a failed compile as a ``warning`` (the run goes on eagerly)."""
+        if record["kind"] == "compiled":
+            emit({"event": "compiled", **{k: v for k, v in record.items() if k != "kind"}})
+        else:
+            hooks.warning(record)
+
     dev, dev_name, dev_reason = pick_device(hp["device"])
     data = plan.data
     torch.manual_seed(hp["seed"])
-    nets = {role: plan.built.instantiate(net).to(dev) for role, net in plan.roles.items()}
-    recipe = plan.recipe_cls(nets, data, hp, dev, plan.graph_cls)
-    recipe.adapt(plan.input_specs)
-    if dev.type == "cuda" and data.kind == "tensors":
-        data.train = tuple(t.to(dev) for t in data.train)
-        data.val = tuple(t.to(dev) for t in data.val)
-    sampler = Sampler(data.size("train"), hp["batch_size"], hp["seed"])
-    total = hp["steps"] or hp["epochs"] * sampler.steps_per_epoch
-    hp["total_steps"] = total
-    hp["steps_per_epoch"] = sampler.steps_per_epoch
-    if not hp.get("eval_every"):
-        hp["eval_every"] = max(1, total // 10)
-    if not hp.get("checkpoint_every"):
-        hp["checkpoint_every"] = hp["eval_every"]
-    if hp["compile"]:
-        for k in nets:
-            nets[k] = torch.compile(nets[k])
-        recipe.nets = nets
-    recipe.opt = Optimizers(recipe.param_groups(), hp, total, dev)
+    nets = {role: _instantiate(plan, net, init_weights if not resume else None).to(dev)
+            for role, net in plan.roles.items()}
+    recipe, sampler = setup(plan.recipe_cls, nets, data, hp, dev, plan.input_specs,
+                            plan.graph_cls, say=note)
+    total = hp["total_steps"]
 
     (run_dir / "samples").mkdir(exist_ok=True)
     start = load_checkpoint(str(ckpt_path), recipe) if resume else 0
@@ -396,12 +413,28 @@ def _stdin_reader(control: Control, stop_on_eof: bool = False) -> None:
         control.stop()
 
 
+def _instantiate(plan: Any, net: str, init_weights: str | None) -> Any:
+    """A network, with the imported weights loaded when the run starts from them."""
+    if init_weights is None:
+        return plan.built.instantiate(net)
+    from compiler.imported_weights import ImportedWeightsError
+
+    try:
+        return plan.built.instantiate(net, weights=init_weights)
+    except ImportedWeightsError as err:
+        raise TrainingFault(str(err), "start without --init-weights (from random weights), or "
+                            "import the model again", "checkpoint") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.runner",
                                  description="Train a Layerloom project, streaming JSON events.")
     ap.add_argument("--project", required=True)
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--trust-code", action="append", default=[], metavar="FILE",
+                    help="let opaque nodes import your code from FILE")
+    ap.add_argument("--init-weights", metavar="FILE", help="start from these imported weights")
     budget = ap.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int)
     budget.add_argument("--epochs", type=int)
@@ -422,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=_stdin_reader, args=(control, args.stop_on_eof), daemon=True).start()
 
     ev = run(args.project, args.run_dir, steps=args.steps, epochs=args.epochs, device=args.device,
-             seed=args.seed, resume=args.resume, echo=sys.stdout, control=control)
+             seed=args.seed, resume=args.resume, echo=sys.stdout, control=control,
+             trust_code=tuple(args.trust_code), init_weights=args.init_weights)
     return 1 if ev["event"] == "failed" else 0
 
 

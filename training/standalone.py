@@ -1,112 +1,97 @@
-"""The entry point of an exported train.py: data, networks from model.py, the recipe, the loop.
+"""The ``main`` of an exported train.py: arguments, devices (and DDP), networks, the loop.
 
-Copied into train.py after the engine, the data loaders and the recipe (which define every name
-used here) and ``CONFIG``. Supports ``torchrun --nproc_per_node=N train.py``
-(DistributedDataParallel, gloo on CPU, NCCL on CUDA). Never imported by Layerloom itself.
+``training.export`` copies it into train.py after the config, the data loader, the recipe and the
+loop pieces it uses, which define every name below; the app's runner calls the same
+:func:`training.engine.setup` and :func:`training.engine.fit`. Never imported by Layerloom.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
 import time
 
 import torch
+from torch import nn
 
 # layerloom: local imports (train.py defines these names above)
-from training.data.builtin import BUILTIN  # noqa: F401
-from training.data.files import FILES  # noqa: F401
-from training.engine import Hooks, Optimizers, Sampler, checkpoint_state, fit, save_checkpoint
+from training.engine import Hooks, checkpoint_state, fit, setup
 
-DATASETS = {**BUILTIN, **FILES}
-RECIPE = None  # the exported recipe's class
 CONFIG: dict = {}  # the run's settings
+INPUTS: dict = {}  # each network's input shapes, which the recipe fits the data to
+RECIPE = None  # the recipe's class
+
+
+def load_data(options: dict, seed: int):  # the project's dataset
+    raise NotImplementedError
+
+
+def load_networks() -> tuple[dict[str, type[nn.Module]], type | None]:  # model.py's classes
+    raise NotImplementedError
+
+
 # layerloom: end local imports
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="Train the exported model (" + CONFIG["project"] + ")")
-    ap.add_argument("--steps", type=int)
-    ap.add_argument("--epochs", type=int)
-    ap.add_argument("--device", default=CONFIG["hyper"].get("device", "auto"))
-    ap.add_argument("--out", default="checkpoints")
+class Print(Hooks):
+    """Progress as JSON lines on stdout (rank 0 only)."""
+
+    def metric(self, record: dict) -> None:
+        shown = {k: round(v, 5) for k, v in record.items() if isinstance(v, float)}
+        print(json.dumps({"step": record["step"], "split": record["split"], **shown}), flush=True)
+
+    def sample(self, record: dict) -> None:
+        if record.get("kind") == "text":
+            print(record["text"][:300], flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=f"Train {CONFIG['project']} (exported by Layerloom)")
+    ap.add_argument("--steps", type=int, help="train this many steps (default: the config's)")
+    ap.add_argument("--epochs", type=int, help="or this many passes over the data")
+    ap.add_argument("--device", default=CONFIG["device"], help="auto, cpu, cuda or mps")
+    ap.add_argument("--optimize", action="store_true", default=CONFIG["optimize"],
+                    help="torch.compile, channels-last, fused optimisers (bf16, TF32 on CUDA)")
+    ap.add_argument("--out", default="checkpoints", help="folder for latest.pt and samples")
     args = ap.parse_args(argv)
-    hp = dict(CONFIG["hyper"])
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(args.device)
-    if world > 1 and device.type == "cuda":
-        local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
-        if local >= gpus:  # NCCL cannot put two processes on one GPU: say so before it fails
-            sys.exit(f"process {local} has no GPU of its own: this machine has {gpus}. Run "
-                     f"torchrun --nproc_per_node={gpus} train.py, or add --device cpu to "
-                     f"train on the CPU (gloo)")
-    if world > 1:
-        import torch.distributed as dist
-
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend)
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(device)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    model = importlib.import_module("model")
-    data = DATASETS[CONFIG["dataset"]](CONFIG["dataset_options"], hp["seed"])
+    hp = {**CONFIG, "optimize": args.optimize}
+    if args.steps or args.epochs:
+        hp["steps"], hp["epochs"] = args.steps, args.epochs
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda", local) if cuda else torch.device(
+        "cpu" if args.device == "auto" else args.device)
+    if world > 1:  # under torchrun: one process per GPU (NCCL) or per CPU share (gloo)
+        if cuda and local >= torch.cuda.device_count():
+            sys.exit(f"process {local} has no GPU of its own: run torchrun --nproc_per_node="
+                     f"{torch.cuda.device_count()} train.py, or add --device cpu")
+        torch.distributed.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(device)
+    data = load_data(CONFIG["dataset_options"], hp["seed"])
     torch.manual_seed(hp["seed"])
-    nets = {role: model.NETWORKS[name]().to(device) for role, name in CONFIG["networks"].items()}
-    recipe = RECIPE(nets, data, hp, device, getattr(model, "Graph", None))
-    recipe.adapt({k: [(tuple(d), t) for d, t in v] for k, v in CONFIG["input_specs"].items()})
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+    classes, graph_cls = load_networks()
+    nets = {role: cls().to(device) for role, cls in classes.items()}
 
-        ids = [device.index] if device.type == "cuda" else None
-        for k, net in recipe.nets.items():
-            if any(p.requires_grad for p in net.parameters()):
-                recipe.nets[k] = DDP(net, device_ids=ids)
-    sampler = Sampler(data.size("train"), hp["batch_size"], hp["seed"], rank, world)
-    if args.steps:
-        total = args.steps
-    elif args.epochs:
-        total = args.epochs * sampler.steps_per_epoch
-    else:
-        total = hp.get("steps") or hp["epochs"] * sampler.steps_per_epoch
-    hp["total_steps"] = total
-    hp["eval_every"] = hp.get("eval_every") or max(1, total // 10)
-    recipe.opt = Optimizers(recipe.param_groups(), hp, total, device)
+    def ddp(net: nn.Module) -> nn.Module:
+        return nn.parallel.DistributedDataParallel(net, device_ids=[local] if cuda else None)
 
-    class Print(Hooks):
-        def metric(self, record):
-            if rank == 0:
-                shown = {k: round(v, 5) for k, v in record.items()
-                         if isinstance(v, float) and k != "epoch"}
-                print(json.dumps({"step": record["step"], "split": record["split"], **shown}),
-                      flush=True)
-
-        def warning(self, record):
-            if rank == 0:
-                print(json.dumps({"warning": record["message"], "hint": record["hint"]}),
-                      flush=True)
-
-        def sample(self, record):
-            if rank == 0 and record.get("kind") == "text":
-                print(record["text"][:300], flush=True)
-
+    recipe, sampler = setup(RECIPE, nets, data, hp, device, INPUTS, graph_cls, rank, world,
+                            ddp if world > 1 else None, lambda note: print(json.dumps(note)))
     t0 = time.time()
-    out = args.out if rank == 0 else None
-    step, metrics = fit(recipe, sampler, total, 0, Print(), out and os.path.join(out, "samples"))
+    samples = os.path.join(args.out, "samples") if rank == 0 else None
+    step, metrics = fit(recipe, sampler, hp["total_steps"], 0, Print() if rank == 0 else Hooks(),
+                        samples)
     if rank == 0:
-        save_checkpoint(os.path.join(args.out, "latest.pt"), checkpoint_state(recipe, step))
+        os.makedirs(args.out, exist_ok=True)
+        torch.save(checkpoint_state(recipe, step), os.path.join(args.out, "latest.pt"))
         print(json.dumps({"finished": step, "world_size": world, "metrics": metrics,
                           "duration_s": round(time.time() - t0, 2)}), flush=True)
     if world > 1:
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
+        torch.distributed.destroy_process_group()
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -23,11 +23,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from compiler.ports import ports_of
+from compiler.ports import is_ref, ports_of
+from compiler.project import PARAM_REF_KEY
 from nodes import registry
-from nodes.io import role_of
+from nodes.base import NodeType
+from nodes.io import Role, role_of
 
-from .. import theme
+from .. import assets, theme
+from ..search.badge import badge_tooltip, paint_badge, search_labels
+from .routing import route
 
 NODE_W = 184.0
 HEADER_H = 24.0
@@ -35,7 +39,9 @@ LINE_H = 18.0
 PORT_R = 5.0
 MIME_NODE = "application/x-layerloom-node"
 MIME_CLIP = "application/x-layerloom-nodes"
-READABLE_SCALE = 0.6
+READABLE_SCALE = 0.8  # the zoom at which a node's params and a wire's shape read comfortably
+LOD_TITLE = 0.55  # below this zoom a node shows only its name, drawn large enough to read
+LOD_BARS = 0.08  # below this, coloured bars only
 SCENE_MARGIN = 1500.0
 
 _FONT = QFont()
@@ -111,14 +117,15 @@ class NodeItem(QGraphicsItem):
         self.node = node
         self.cls = registry.get(node.type)
         self.title = node.name
-        self.type_name = self.cls.name if role_of(self.cls) != "block" else \
+        self.type_name = self.cls.name if role_of(self.cls) != Role.BLOCK else \
             f"Block · {node.params.get('block', '?')}"
         try:
             from compiler.ports import resolve_params
 
             defaults = (doc.project.block(net.name).param_defaults()
                         if doc.project.has_block(net.name) else None)
-            self.face = self.cls.summary(resolve_params(doc.project, node, defaults))
+            self.face = face_text(self.cls, resolve_params(doc.project, node, defaults),
+                                  node.params if defaults is not None else {})
         except Exception:
             self.face = ""
         ins, outs = ports_of(doc.project, node)
@@ -141,6 +148,7 @@ class NodeItem(QGraphicsItem):
             self.ports[(False, p.name)].setPos(NODE_W, HEADER_H + LINE_H + (i + 0.5) * LINE_H + 3)
         self.in_names = [p.name for p in ins]
         self.out_names = [p.name for p in outs]
+        self.search_labels = search_labels(doc.project, net.name, node.id)  # issue 12 badge
         self._tooltip()
         self.update()
 
@@ -151,7 +159,7 @@ class NodeItem(QGraphicsItem):
         if self.problem:
             color = theme.current().error if self.severity == "error" else theme.current().warning
             lines.append(f"<span style='color:{color}'>{self.problem}</span>")
-        self.setToolTip("<br>".join(lines))
+        self.setToolTip("<br>".join(lines) + badge_tooltip(getattr(self, "search_labels", [])))
 
     def set_problem(self, severity: str | None, message: str) -> None:
         if (severity, message) != (self.severity, self.problem):
@@ -187,17 +195,28 @@ class NodeItem(QGraphicsItem):
         p.setPen(QPen(border, 2.0 if self.isSelected() or self.severity else 1.0))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRoundedRect(rect, 6, 6)
-        if lod < 0.3:
+        if lod < LOD_BARS:
             return
+        if lod < LOD_TITLE:  # zoomed out: the name alone, large enough to read at this zoom
+            font = QFont(_BOLD)
+            font.setPixelSize(max(8, min(int(12 / lod), int(self.height * 0.55))))
+            p.setFont(font)
+            p.setPen(QColor(t.text))
+            p.drawText(QRectF(6, HEADER_H * 0.4, NODE_W - 12, self.height - HEADER_H * 0.4),
+                       Qt.AlignmentFlag.AlignCenter, _elide(self.title, font, NODE_W - 12))
+            return
+        icon = assets.category_icon(self.cls.category)
+        if not icon.isNull():
+            icon.paint(p, QRectF(5, 4, HEADER_H - 8, HEADER_H - 8).toRect())
         p.setPen(QColor("#ffffff"))
         p.setFont(_BOLD)
-        p.drawText(QRectF(8, 0, NODE_W - 34, HEADER_H), Qt.AlignmentFlag.AlignVCenter,
-                   _elide(self.title, _BOLD, NODE_W - 34))
+        p.drawText(QRectF(HEADER_H - 1, 0, NODE_W - HEADER_H - 26, HEADER_H),
+                   Qt.AlignmentFlag.AlignVCenter, _elide(self.title, _BOLD, NODE_W - HEADER_H - 26))
         p.setFont(_SMALL)
         p.setPen(QColor(t.dim))
         face = self.face or self.type_name
         if self.face and self.type_name not in (self.title,):
-            face = f"{self.type_name}: {self.face}" if role_of(self.cls) != "block" else \
+            face = f"{self.type_name}: {self.face}" if role_of(self.cls) != Role.BLOCK else \
                 f"{self.node.params.get('block', '')} {self.face}"
         p.drawText(QRectF(8, HEADER_H, NODE_W - 16, LINE_H), Qt.AlignmentFlag.AlignVCenter,
                    _elide(face, _SMALL, NODE_W - 16))
@@ -211,6 +230,7 @@ class NodeItem(QGraphicsItem):
             p.drawText(QRectF(NODE_W / 2, y, NODE_W / 2 - 10, LINE_H),
                        Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, name)
         self._paint_ports(p, t)
+        paint_badge(p, self.search_labels, NODE_W - (24 if self.severity else 5), HEADER_H)
         if self.severity:
             c = QColor(t.error if self.severity == "error" else t.warning)
             p.setPen(Qt.PenStyle.NoPen)
@@ -237,8 +257,11 @@ class NodeItem(QGraphicsItem):
             wire.update_path()
 
     def mouseDoubleClickEvent(self, e: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
-        if role_of(self.cls) == "block":
-            self.canvas.open_block.emit(str(self.node.params.get("block", "")))
+        if role_of(self.cls) == Role.BLOCK:
+            # Deferred: opening the block deletes this item, which must not happen while it is
+            # still handling its own event (the scene would keep a dead mouse grabber).
+            name, canvas = str(self.node.params.get("block", "")), self.canvas
+            QTimer.singleShot(0, lambda: canvas.open_block.emit(name))
             e.accept()
             return
         super().mouseDoubleClickEvent(e)
@@ -254,6 +277,7 @@ class WireItem(QGraphicsPathItem):
         self.bad = False
         self.bounds = QRectF()
         self.tag: WireLabel | None = None
+        self.routed = False  # drawn along a bypass lane (see canvas.routing)
         self.setZValue(-1)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         src.wires.append(self)
@@ -271,10 +295,22 @@ class WireItem(QGraphicsPathItem):
     def update_path(self) -> None:
         a = self.src.port_pos(self.edge.src_port, False)
         b = self.dst.port_pos(self.edge.dst_port, True)
-        path = wire_path(a, b)
+        path, self.routed = route(a, b, self._obstacles,
+                                  [self.src.sceneBoundingRect(), self.dst.sceneBoundingRect()],
+                                  NODE_W * 1.5)
         self.prepareGeometryChange()
         self.setPath(path)
         self._bounds()
+
+    def _obstacles(self, rect: QRectF) -> list[QRectF]:
+        """Rectangles of the nodes other than this wire's ends that meet ``rect``."""
+        return self.canvas.nodes_in(rect, (self.src, self.dst))
+
+    def long(self) -> bool:
+        """Worth re-routing when other nodes move: it spans layers, or it runs backwards."""
+        a = self.src.port_pos(self.edge.src_port, False)
+        b = self.dst.port_pos(self.edge.dst_port, True)
+        return self.routed or b.x() - a.x() > NODE_W * 1.5 or b.x() < a.x()
 
     def _bounds(self) -> None:
         path = self.path()
@@ -347,11 +383,36 @@ class WireLabel(QGraphicsItem):
         p.drawText(self.box, Qt.AlignmentFlag.AlignCenter, wire.label)
 
 
-def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
-    path = QPainterPath(a)
-    dx = max(40.0, abs(b.x() - a.x()) * 0.5)
-    path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
-    return path
+def face_text(cls: type, params: Any, raw: dict) -> str:
+    """The node's one-line face. Inside a block a param bound to a block param reads
+    ``out_channels=$planes``, never the inner type's default (the wire may carry another)."""
+    refs = {k: v[PARAM_REF_KEY] for k, v in raw.items() if is_ref(v)}
+    args = raw.get("args") if isinstance(raw.get("args"), dict) else {}
+    arg_refs = {k: v[PARAM_REF_KEY] for k, v in args.items() if is_ref(v)}
+    if not refs and not arg_refs:
+        return cls.summary(params)
+    if role_of(cls) == Role.BLOCK:
+        rep = f"${refs['repeat']}" if "repeat" in refs else str(params.repeat)
+        extra = ", ".join(f"{k}=${arg_refs[k]}" if k in arg_refs else f"{k}={show_value(v)}"
+                          for k, v in params.args.items())
+        return f"×{rep}" + (f"  {extra}" if extra else "")
+    if getattr(cls.summary, "__func__", None) is NodeType.summary.__func__:
+        parts = []
+        for key in cls.key_params:
+            value = f"${refs[key]}" if key in refs else getattr(params, key, None)
+            if isinstance(value, (list, tuple)):
+                value = "×".join(show_value(v) for v in value)
+            parts.append(f"{key}={show_value(value)}")
+        return ", ".join(parts)
+    bound = ", ".join(f"{k}=${r}" for k, r in refs.items())
+    return f"{cls.summary(params)}  ({bound})"
+
+
+def show_value(value: Any) -> str:
+    """A value as the user typed it: floats in their shortest form (0.5, 1e-05), not 0.500000."""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
 
 
 def _elide(text: str, font: QFont, width: float) -> str:

@@ -45,8 +45,10 @@ from .items import (
     NodeItem,
     PortItem,
     WireItem,
-    wire_path,
 )
+from .routing import wire_path
+
+_CELL = 300.0  # px: the column width of the routing index
 
 
 class CanvasScene(QGraphicsScene):
@@ -65,6 +67,7 @@ class CanvasScene(QGraphicsScene):
         self._temp: QGraphicsPathItem | None = None
         self._from: PortItem | None = None
         self._press_pos: dict[str, QPointF] = {}
+        self._grid: dict[tuple, list] | None = None  # node rects by grid cell, for routing
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.setBackgroundBrush(QColor(theme.current().canvas))
         doc.changed.connect(self._on_changed)
@@ -88,6 +91,7 @@ class CanvasScene(QGraphicsScene):
             self.apply_analysis(self.doc.analysis)
 
     def clear_items(self) -> None:
+        self._grid = None
         for w in self.wires.values():
             w.detach()
             self.removeItem(w)
@@ -106,12 +110,15 @@ class CanvasScene(QGraphicsScene):
             return
         if event == "positions":
             pos = self.doc.positions(self.network)
+            near = []
             for nid in info.get("nodes", []):
                 item = self.nodes.get(nid)
                 if item and nid in pos:
+                    near.append(item.sceneBoundingRect())
                     item.setPos(*pos[nid])
                     item.update_wires()
-            self.grow()
+                    near.append(item.sceneBoundingRect())
+            self.grow(near=near)
             return
         try:
             _ = self.graph
@@ -153,6 +160,7 @@ class CanvasScene(QGraphicsScene):
             if item.pos() != QPointF(p[0], p[1]):
                 item.setPos(p[0], p[1])
                 item.update_wires()
+        self._grid = None  # nodes were added or moved: the routing index is rebuilt on demand
         keys = {}
         for e in net.edges:
             keys[(e.src, e.src_port, e.dst, e.dst_port)] = e
@@ -168,12 +176,37 @@ class CanvasScene(QGraphicsScene):
             elif w is not None:
                 w.edge = e
                 w.update_path()
-        self.grow()
+        self.grow(reroute=False)  # every wire was just routed
 
-    def grow(self) -> None:
-        """Keep room around the graph so views can scroll past its edges and centre any node."""
+    def grow(self, reroute: bool = True, near: list[QRectF] | None = None) -> None:
+        """Keep room around the graph so views can scroll past its edges and centre any node;
+        re-route the long wires, whose bypass lanes depend on where the other nodes now are
+        (with ``near``: only those passing the rectangles where nodes were or now are)."""
+        self._grid = None
+        for w in self.wires.values() if reroute else ():
+            if (near is None or any(w.bounds.intersects(r) for r in near)) and w.long():
+                w.update_path()
         self.setSceneRect(self.itemsBoundingRect().adjusted(-SCENE_MARGIN, -SCENE_MARGIN,
                                                             SCENE_MARGIN, SCENE_MARGIN))
+
+    def nodes_in(self, rect: QRectF, exclude: tuple = ()) -> list[QRectF]:
+        """Rectangles of the node items meeting ``rect`` (routing's obstacles). A grid index
+        built once per change, not the scene's BSP tree: re-routing hundreds of wires then costs
+        a few small list scans instead of an index rebuild per wire."""
+        if self._grid is None:
+            self._grid = {}
+            for item in self.nodes.values():
+                r = item.sceneBoundingRect()
+                for cell in _cells(r):
+                    self._grid.setdefault(cell, []).append((item, r))
+        seen: set[int] = set()
+        out = []
+        for cell in _cells(rect):
+            for item, r in self._grid.get(cell, ()):
+                if id(item) not in seen and item not in exclude and r.intersects(rect):
+                    seen.add(id(item))
+                    out.append(r)
+        return out
 
     def _drop_wire(self, w: WireItem) -> None:
         w.detach()
@@ -395,8 +428,10 @@ class CanvasScene(QGraphicsScene):
                  if nid in self.nodes and self.nodes[nid].pos() != p}
         if moved:
             old = {nid: [self._press_pos[nid].x(), self._press_pos[nid].y()] for nid in moved}
+            near = [self.nodes[nid].sceneBoundingRect().translated(
+                self._press_pos[nid] - self.nodes[nid].pos()) for nid in moved]
             push(self.doc, MoveCommand(self.doc, self.network, moved, old))
-            self.grow()
+            self.grow(near=near)  # the new places were handled when the move was announced
         self._press_pos = {}
 
     # -- drops from the palette -----------------------------------------------------------------
@@ -414,6 +449,13 @@ class CanvasScene(QGraphicsScene):
             self.add_node(type_id, e.scenePos() - QPointF(NODE_W / 2, HEADER_H / 2))
             e.setDropAction(Qt.DropAction.CopyAction)  # never Move: the palette keeps its entry
             e.accept()
+
+
+def _cells(r: QRectF):
+    """The routing grid's cells that ``r`` covers."""
+    for cx in range(math.floor(r.left() / _CELL), math.floor(r.right() / _CELL) + 1):
+        for cy in range(math.floor(r.top() / _CELL), math.floor(r.bottom() / _CELL) + 1):
+            yield cx, cy
 
 
 def block_instance(analysis: Analysis, block: str) -> NetworkResult | None:

@@ -73,7 +73,7 @@ class CanvasView(QGraphicsView):
     def fit(self, readable: bool = False) -> None:
         """Show the whole graph; with ``readable``, never zoom out past where node text can be
         read: a long graph then shows its start (inputs) and scrolls."""
-        rect = self.scene().itemsBoundingRect().adjusted(-40, -40, 40, 40)
+        rect = self.scene().itemsBoundingRect().adjusted(-24, -24, 24, 24)
         if rect.isEmpty():
             return
         self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
@@ -87,10 +87,10 @@ class CanvasView(QGraphicsView):
                 return
             vw = self.viewport().width() / target
             vh = self.viewport().height() / target
-            if rect.width() >= rect.height():
-                self.centerOn(rect.left() + vw / 2, rect.center().y())
-            else:
-                self.centerOn(rect.center().x(), rect.top() + vh / 2)
+            # The input end: the left (and top, where the rows do not fit either) edge.
+            x = rect.left() + vw / 2 if rect.width() > vw else rect.center().x()
+            y = rect.top() + vh / 2 if rect.height() > vh else rect.center().y()
+            self.centerOn(x, y)
 
     def center_on_node(self, node_id: str) -> None:
         item = self.canvas().nodes.get(node_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from compiler import Project
+from compiler.project import TrainingModel
 from training import recipes
 from training.config import Hyper
 from training.data import BUILTIN, FILES
@@ -78,6 +79,12 @@ class TrainForm(QWidget):
         run_row.addWidget(self.device)
         run_row.addStretch(1)
         top.addRow("Train for", run_row)
+        self.init_weights = QCheckBox("Start from imported weights")
+        self.init_weights.setToolTip("train from the weights the import saved beside the project "
+                                     "(else from random weights)")
+        self.init_weights.hide()
+        self._weights_file: Path | None = None
+        top.addRow("", self.init_weights)
 
         self.more = QToolButton()
         self.more.setText("Hyperparameters ▸")
@@ -92,6 +99,10 @@ class TrainForm(QWidget):
             w = self._widget(name, info.annotation)
             w.setToolTip(info.description or name)
             self.fields[name] = w
+            if name == "optimize" and isinstance(w, QCheckBox):  # the speed switch: top row
+                w.setText("Optimised")
+                run_row.insertWidget(run_row.count() - 1, w)
+                continue
             form.addRow(name, w)
         self.box.hide()
         lay = QVBoxLayout(self)
@@ -107,6 +118,16 @@ class TrainForm(QWidget):
         self.device.currentTextChanged.connect(self._emit)
         self.path.textEdited.connect(self._emit)
         self._dataset_changed()
+
+    def set_imported_weights(self, path: Path | None) -> None:
+        """Offer "start from imported weights" when an import saved them (``path``), on."""
+        self._weights_file = path
+        self.init_weights.setVisible(path is not None)
+        self.init_weights.setChecked(path is not None)
+
+    def start_weights(self) -> Path | None:
+        """The weights file a new run starts from, or None (random weights)."""
+        return self._weights_file if self.init_weights.isChecked() else None
 
     def _toggle(self, on: bool) -> None:
         self.box.setVisible(on)
@@ -230,12 +251,15 @@ class TrainForm(QWidget):
             options["path"] = str(Path(self.path.text().strip()).expanduser())
         return self.recipe.currentText(), self.dataset.currentData(), options, hyper
 
-    def store(self, project: Project, keep_options: Callable[[], dict] | None = None) -> None:
+    def training_from(self, current: TrainingModel) -> TrainingModel:
+        """The training settings the form shows, as a new model based on ``current`` (file
+        datasets keep their other options). Nothing is written: the caller applies it."""
         recipe, dataset, options, hyper = self.values()
-        t = project.training
+        t = current.model_copy(deep=True)
         t.recipe, t.dataset = recipe, dataset
         t.dataset_options = {**({} if dataset not in FILES else t.dataset_options), **options}
         t.hyper = hyper
+        return t
 
 
 def _text(v: Any) -> str:

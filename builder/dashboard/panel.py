@@ -3,98 +3,74 @@
 Training happens in a child process (``python -m training.runner``) on a snapshot of the project
 saved into the run folder, so the editor stays responsive and editing the graph mid-run can never
 change the model being trained; the run folder then documents exactly what was trained.
+
+Runs belong to the project that made them: each project (an unsaved one too) has its own runs
+folder (:class:`.home.RunsHome`), the panel shows that project's runs only, and a live run of a
+project that is replaced is stopped (checkpointed) and let go, never shown under another one.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Callable
+from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QFileDialog,
     QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
     QSplitter,
     QTabWidget,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from compiler import Project
+from compiler.graph import Graph, ProjectEdits
 from compiler.project import TrainingModel, save
 
+from .controls import RunControls, make_actions
+from .datafit import Misfit, check_fit
+from .datafit import pending as fit_pending
 from .form import TrainForm
+from .home import RunsHome
+from .imported import confirm_user_code, imported_weights, runner_args
+from .naming import next_number, previous_snapshot, read_meta, what_changed, write_meta
+from .notices import Notices
 from .plots import PlotArea
 from .process import RunnerProcess, runner_threads
-from .runs import RunData, format_duration, list_runs, new_run_dir, runs_root
-from .samples import SamplesView
-
-HINTS = {"nan": "lower the learning rate, turn on grad_clip, or check the data for NaN values",
-         "oom": "lower the batch size, use amp bf16/fp16, or make the model smaller",
-         "data": "check the dataset file and the options in the Train form",
-         "crash": "see runner.log in the run folder; resume from the last checkpoint or start "
-                  "again",
-         "setup": "fix the settings above and press Start again",
-         "checkpoint": "resume from an earlier checkpoint, or start a new run",
-         "codegen": "this is a Layerloom bug: please report it with the project file"}
-STATUS_TEXT = {"starting": "starting…", "running": "running", "paused": "paused",
-               "finished": "finished", "stopped": "stopped", "failed": "failed"}
-
-
-def graph_fingerprint(project: Project) -> str:
-    """Hash of what the runner would compile (networks and blocks), not layout or settings."""
-    data = project.model_dump(include={"networks", "blocks"}, mode="json")
-    return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
+from .runlist import RunList, export_code, export_weights
+from .runs import RunData, list_runs, new_run_dir
+from .status import HINTS, expected_metrics, graph_fingerprint
 
 FRAME_MS = 250  # dashboard refresh period while training (4 frames a second)
-
-
-def expected_metrics(project: Project) -> list[str]:
-    """The recipe's headline metric, if it has one, so its plot can be laid out in advance."""
-    from training import recipes
-
-    try:
-        name = recipes.get(project.training.recipe or "").metric[0]
-    except (KeyError, AttributeError, IndexError, TypeError):
-        return []
-    return [name] if name and name != "loss" else []
 
 
 class TrainingPanel(QWidget):
     run_started = Signal(str)
     run_finished = Signal(str, str)
+    #: F5 refused (bad data, graph errors): why, in one line, for the status bar.
+    start_refused = Signal(str)
 
     def __init__(self, get_project: Callable[[], Project],
                  get_project_path: Callable[[], Path | None], parent: QWidget | None = None
                  ) -> None:
         super().__init__(parent)
         self.get_project, self.get_project_path = get_project, get_project_path
-        # The editor sets this to push an undoable command; None writes the project directly.
+        self.trusted_code: set[str] = set()  # files the user allowed opaque nodes to import
+        # The editor sets these to push undoable commands; None writes the project directly.
         self.apply_training: Callable[[TrainingModel], None] | None = None
+        self.apply_fit: Callable[[str, list[tuple[str, dict[str, Any]]]], None] | None = None
         self._storing = False  # True while our own write comes back as a document change
         self.proc: RunnerProcess | None = None
+        self._background: list[RunnerProcess] = []  # let-go runs that are still exiting
         self.current: RunData | None = None
         self.runs: dict[str, RunData] = {}
-        self._root: Path | None = None
+        self.home = RunsHome()
         self._fingerprint: str | None = None
-        self._loaded_for: int | None = None
+        self._fit_stale = True
         self._ticks = 0
         self._build()
-        self.load_settings()
-        self.reload_runs()
+        self.sync_project()
         self.ui_timer = QTimer(self)
         self.ui_timer.setInterval(FRAME_MS)
         self.ui_timer.timeout.connect(self._tick)
@@ -103,21 +79,8 @@ class TrainingPanel(QWidget):
         self._update_buttons()
 
     def _make_actions(self) -> list[QAction]:
-        """Start/resume (F5), pause (F6) and stop (Shift+F5) as actions: the main window puts
-        these very objects in its Run menu, so each key has one owner and no ambiguity."""
-        acts = []
-        for text, slot, key, tip in (
-                ("&Train / Resume", self.start, "F5", "Start a run, or resume a paused one"),
-                ("&Pause Training", self.pause, "F6", "Pause after the current step"),
-                ("&Stop Training", self.stop, "Shift+F5",
-                 "Stop after the current step and save a checkpoint")):
-            act = QAction(text, self)
-            act.setShortcut(QKeySequence(key))
-            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            act.setStatusTip(tip)
-            act.triggered.connect(slot)
-            self.addAction(act)
-            acts.append(act)
+        """F5, F6 and Shift+F5 as actions the main window puts in its Run menu (one owner)."""
+        acts = make_actions(self, self.start, self.pause, self.stop)
         self.start_action, self.pause_action, self.stop_action = acts
         return acts
 
@@ -128,77 +91,36 @@ class TrainingPanel(QWidget):
         setup = QGroupBox("Train")
         QVBoxLayout(setup).addWidget(self.form)
 
-        self.start_btn = QPushButton("Start")
-        self.start_btn.setToolTip("Start a new run (F5; resumes when paused)")
-        self.pause_btn = QPushButton("Pause")
-        self.resume_btn = QPushButton("Resume")
-        self.stop_btn = QPushButton("Stop")
-        self.stop_btn.setToolTip("Stop after the current step and save a checkpoint (Shift+F5)")
+        self.controls = RunControls()
+        c = self.controls
+        self.start_btn, self.pause_btn, self.resume_btn, self.stop_btn = (
+            c.start_btn, c.pause_btn, c.resume_btn, c.stop_btn)
+        self.device_label, self.progress, self.progress_label = (
+            c.device_label, c.progress, c.progress_label)
         self.start_btn.clicked.connect(self.start)
         self.pause_btn.clicked.connect(self.pause)
         self.resume_btn.clicked.connect(self.resume)
         self.stop_btn.clicked.connect(self.stop)
-        self.device_label = QLabel("Device: —")
-        controls = QHBoxLayout()
-        for b in (self.start_btn, self.pause_btn, self.resume_btn, self.stop_btn):
-            controls.addWidget(b)
-
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(14)
-        self.progress_label = QLabel("No run yet.")
-
-        self.banner = QLabel("The graph changed since this run started. The run keeps training "
-                             "the model as it was; start a new run to train the edited graph.")
-        self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background: #fff4ce; border: 1px solid #e0c060; padding: 4px;"
-                                  " color: #5a4500")
-        self.banner.hide()
-        # The runner's warnings (a diverging loss): the run goes on, the user should know why.
-        self.warning = QLabel()
-        self.warning.setWordWrap(True)
-        self.warning.setStyleSheet(self.banner.styleSheet())
-        self.warning.hide()
-        self.failure = QLabel()
-        self.failure.setWordWrap(True)
-        self.failure.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.failure.setStyleSheet("background: #fde7e9; border: 1px solid #d9534f; padding: 4px;"
-                                   " color: #6b1016")
-        self.failure.hide()
+        self.notices = Notices()
+        self.notices.adapt_clicked.connect(self.adapt_to_data)
+        self.banner, self.warning, self.failure = (self.notices.banner, self.notices.warning,
+                                                   self.notices.failure)
 
         self.plots = PlotArea(interval_ms=0)  # refreshed from _tick
+        from .samples import SamplesView
+
         self.samples = SamplesView()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.plots, "Plots")
         self.tabs.addTab(self.samples, "Samples")
 
-        self.run_list = QTreeWidget()
-        self.run_list.setHeaderLabels(["Run", "Status", "Duration", "Metrics (final or latest)"])
-        self.run_list.setRootIsDecorated(False)
-        self.run_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.run_list.setToolTip("Select several runs to overlay their curves")
-        self.run_list.itemSelectionChanged.connect(self._selection_changed)
-        self.run_list.setColumnWidth(0, 120)
-        self.run_list.setColumnWidth(1, 62)
-        self.run_list.setColumnWidth(2, 56)
-        self.resume_run_btn = QPushButton("Resume run")
-        self.resume_run_btn.setToolTip("Continue the selected stopped run from its checkpoint")
-        self.export_code_btn = QPushButton("Export code…")
-        self.export_weights_btn = QPushButton("Export weights…")
-        self.resume_run_btn.clicked.connect(self._resume_selected)
-        self.export_code_btn.clicked.connect(self._export_code_dialog)
-        self.export_weights_btn.clicked.connect(self._export_weights_dialog)
-        run_box = QWidget()
-        rl = QVBoxLayout(run_box)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(QLabel("Runs"))
-        rl.addWidget(self.run_list, 1)
-        rb = QHBoxLayout()
-        rb.addWidget(self.resume_run_btn)
-        rb.addWidget(self.export_code_btn)
-        rb.addWidget(self.export_weights_btn)
-        rl.addLayout(rb)
+        self.run_view = RunList()
+        self.run_list = self.run_view.tree
+        self.resume_run_btn = self.run_view.resume_btn
+        self.run_view.selection_changed.connect(self._selection_changed)
+        self.run_view.resume_requested.connect(self.resume_run)
+        self.run_view.failed.connect(lambda title, why: self._show_failure(
+            title, why, "choose another folder"))
 
         # Three columns, as a bottom dock wants them: set-up and run control | curves and
         # samples | run history. Each column keeps its height for what it shows.
@@ -206,20 +128,13 @@ class TrainingPanel(QWidget):
         col = QVBoxLayout(left)
         col.setContentsMargins(0, 0, 0, 0)
         col.addWidget(setup)
-        col.addLayout(controls)
-        col.addWidget(self.device_label)
-        col.addWidget(self.progress)
-        col.addWidget(self.progress_label)
-        col.addWidget(self.banner)
-        col.addWidget(self.warning)
-        col.addWidget(self.failure)
+        col.addWidget(self.controls)
+        col.addWidget(self.notices)
         col.addStretch(1)
-        self.progress_label.setWordWrap(True)
-        self.device_label.setWordWrap(True)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
-        split.addWidget(run_box)
+        split.addWidget(self.run_view)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 3)
         split.setStretchFactor(2, 1)
@@ -229,36 +144,88 @@ class TrainingPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split, 1)
+
+    # -- the shown project -----------------------------------------------------------------------
+    def sync_project(self) -> None:
+        """Follow the editor's project: another one (File ▸ New, Open, a template) shows its own
+        settings and runs only; the first save of an unsaved one takes its runs along."""
+        project, path = self.get_project(), self.get_project_path()
+        change = self.home.follow(project, path)
+        if change == "same":
+            return
+        if change == "other":
+            if self.proc is not None:  # the previous project's run: checkpoint it, let it go
+                self._let_go(stop=True)
+            self.current = None
+            self._fingerprint = None
+            self.notices.clear_run()
+            self.plots.set_runs([])
+            self.samples.show_run(None)
+            self.controls.reset()
+            self.load_settings()
+        elif change == "saved":
+            self.home.take_runs(keep={self.current.run_id} if self.running() and self.current
+                                else set())
+            if self.current is not None and not self.running():
+                self.current = None  # it moved: re-read from the new folder below
+        self.reload_runs()
+        self._fit_stale = True
         self._update_buttons()
 
-    # -- settings ------------------------------------------------------------------------------
     def load_settings(self) -> None:
         """Fill the form from the current project (call after opening another project)."""
-        project = self.get_project()
-        self._loaded_for = id(project)
-        self.form.load(project)
+        self.form.load(self.get_project())
+        self.form.set_imported_weights(imported_weights(self.get_project_path()))
+        self._fit_stale = True
 
     def _form_changed(self) -> None:
         """Write the form into the project: through ``apply_training`` when the editor set it
-        (an undoable command on the document), else directly (the panel on its own)."""
+        (an undoable command on the document), else through the project's own edit API (the
+        panel on its own, as in scripts and benchmarks)."""
         project = self.get_project()
-        holder = SimpleNamespace(training=project.training.model_copy(deep=True))
-        self.form.store(holder)  # type: ignore[arg-type]
-        if holder.training == project.training:
+        training = self.form.training_from(project.training)
+        self._fit_stale = True
+        if training == project.training:
             return
         self._storing = True
         try:
             if self.apply_training is not None:
-                self.apply_training(holder.training)
+                self.apply_training(training)
             else:
-                project.training = holder.training
+                ProjectEdits(project).set_training(training)
         finally:
             self._storing = False
 
     def training_changed(self) -> None:
         """The document's training settings changed elsewhere (undo, another file): refill."""
+        self._fit_stale = True
         if not self._storing and not self.running():
             self.load_settings()
+
+    # -- data against model ----------------------------------------------------------------------
+    def check_fit(self, wait: bool = True) -> Misfit | None:
+        """Compare the chosen data with the model; the notice shows the answer. The frame tick
+        asks without waiting (the data loads in a worker) and asks again until it has one."""
+        try:
+            misfit = check_fit(self.get_project(), wait=wait)
+        except Exception:  # a half-edited graph: the Start check names its problems
+            misfit = None
+        self._fit_stale = not wait and fit_pending()
+        self.notices.show_misfit(misfit)
+        return misfit
+
+    def adapt_to_data(self) -> None:
+        """The notice's one click: the Input shape and output width set to the data's."""
+        misfit = self.check_fit()
+        if misfit is None or not misfit.changes:
+            return
+        if self.apply_fit is not None:
+            self.apply_fit(misfit.network, misfit.changes)
+        else:
+            g = Graph(self.get_project(), misfit.network)
+            for node_id, params in misfit.changes:
+                g.set_params(node_id, **params)
+        self.check_fit()
 
     # -- run control ---------------------------------------------------------------------------
     @property
@@ -269,20 +236,27 @@ class TrainingPanel(QWidget):
         return self.proc is not None and self.proc.running()
 
     def start(self) -> None:
-        """F5: resume a paused run, otherwise start a new one."""
+        """F5: resume a paused run, otherwise start a new one (only when it can succeed)."""
         if self.running():
             if self.current and self.current.status == "paused":
                 self.resume()
             return
+        self.sync_project()
         self._form_changed()  # what the form shows is what trains
         project = self.get_project()
+        if not confirm_user_code(self, project, self.trusted_code):
+            return  # opaque nodes import the user's code: not without their yes
         problem = self.check(project)
         if problem:
             self._show_failure("Cannot start", problem[0], problem[1] or HINTS["setup"])
+            self.start_refused.emit(f"Cannot train: {problem[0]}")
             return
-        run_dir = new_run_dir(runs_root(self.get_project_path()))
+        root = self.home.root()
+        before = list_runs(root)
+        run_dir = new_run_dir(root)
         snapshot = project.model_copy(deep=True)
         save(snapshot, run_dir / "project.loom")
+        write_meta(run_dir, next_number(before), what_changed(previous_snapshot(before), snapshot))
         self._launch(run_dir, resume=False, fingerprint=graph_fingerprint(project))
 
     def check(self, project: Project) -> tuple[str, str] | None:
@@ -291,7 +265,7 @@ class TrainingPanel(QWidget):
         from training.plan import PlanError, prepare
 
         try:
-            prepare(project, load_data=False)
+            prepare(project, load_data=False, trust=tuple(self.trusted_code))
         except PlanError as err:
             return err.reason, err.hint
         t = project.training
@@ -303,23 +277,28 @@ class TrainingPanel(QWidget):
             except DataError as err:
                 return str(err), (f"expected {err.expected}" if err.expected else "") + \
                     "; choose another file with Choose…"
+        misfit = self.check_fit()
+        if misfit is not None and misfit.blocking:
+            return misfit.reason, ("press “Adapt the model to the data”" if misfit.changes
+                                   else "change the Input shape or the last layer's width")
         return None
 
     def _launch(self, run_dir: Path, *, resume: bool, fingerprint: str | None) -> None:
-        run = RunData.load(run_dir) if resume else RunData(run_dir)
+        run = RunData.load(run_dir) if resume else RunData(run_dir, meta=read_meta(run_dir))
         run.status = "starting"
         run.failure = None
         self.current = run
         self.runs[run.run_id] = run
         self._fingerprint = fingerprint
-        self.banner.hide()
-        self.warning.hide()
-        self.failure.hide()
+        self.notices.clear_run()
+        weights = None if resume else self.form.start_weights()
         self.proc = RunnerProcess(run_dir / "project.loom", run_dir, resume=resume, poll_ms=0,
-                                  threads=runner_threads(), parent=self)
+                                  threads=runner_threads(), parent=self,
+                                  extra_args=runner_args(self.get_project(), self.trusted_code,
+                                                         weights))
         self.proc.event.connect(self._on_event)
         self.proc.ended.connect(self._on_ended)
-        self._refresh_list(select=run.run_id)
+        self.run_view.show_runs(self.runs, select=run.run_id)
         self.plots.set_runs([run])
         self.plots.prepare(["loss", *expected_metrics(self.get_project()), "lr"])
         self.samples.show_run(run)
@@ -356,6 +335,37 @@ class TrainingPanel(QWidget):
             if not self.proc.proc.waitForFinished(timeout_ms):
                 self.proc.kill()
                 self.proc.proc.waitForFinished(2000)
+        for proc in list(self._background):
+            if proc.running() and not proc.proc.waitForFinished(timeout_ms):
+                proc.kill()
+                proc.proc.waitForFinished(2000)
+
+    def _let_go(self, stop: bool) -> None:
+        """Detach the live process: a run that ended (its process may take a moment to exit)
+        or one of a project no longer shown. Its events file stays its record."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.event.disconnect(self._on_event)
+        proc.ended.disconnect(self._on_ended)
+        if stop and proc.running():
+            proc.send("stop")
+        if proc.running():
+            self._background.append(proc)
+            proc.ended.connect(lambda _ev, p=proc: self._exited(p))
+
+    def _exited(self, proc: RunnerProcess) -> None:
+        if proc in self._background:
+            self._background.remove(proc)
+        self._move_after_save()
+
+    def _move_after_save(self) -> None:
+        """A run that was live when its unsaved project was first saved joins the others in
+        ``<project>.runs/`` once its process has exited (never while it still writes)."""
+        if self.running() or any(self.home.pending_move(p.run_dir) for p in self._background):
+            return
+        if self.home.take_runs(keep=set()):
+            self.reload_runs()
 
     def _on_event(self, ev: dict) -> None:
         if self.current is None:
@@ -363,7 +373,7 @@ class TrainingPanel(QWidget):
         self.current.apply(ev)
         kind = ev.get("event")
         if kind == "warning":
-            self._show_warning(ev)
+            self.notices.show_warning(ev)
         if kind == "started":
             name = ev.get("device_name") or ev.get("device")
             why = ev.get("device_reason")
@@ -375,44 +385,41 @@ class TrainingPanel(QWidget):
                                                                "project.loom"))
                 except Exception:
                     self._fingerprint = None
-        if kind in ("started", "paused", "resumed", "stopped", "finished", "failed"):
+        if self.current.terminal:
+            self._ended()
+        elif kind in ("started", "paused", "resumed"):
             self._update_buttons()
             self._update_progress()
-            self._refresh_item(self.current)
-
-    def _show_warning(self, ev: dict) -> None:
-        text = str(ev.get("message") or ev.get("reason") or "The run reported a problem.")
-        hint = str(ev.get("hint") or "")
-        self.warning.setText(f"Warning at step {ev.get('step', '?')}: {text}"
-                             + (f" — {hint}" if hint else ""))
-        self.warning.show()
+            self.run_view.refresh(self.current)
 
     def _on_ended(self, ev: dict) -> None:
+        """The process exited before its run said it ended (killed): the run ends now."""
+        if self.current is not None and not self.current.terminal:
+            self.current.apply(ev)
+        self._ended()
+
+    def _ended(self) -> None:
+        """The run reached its end (finished, stopped, failed): from this moment the status,
+        the buttons and the list agree, even while the process is still exiting."""
         run = self.current
-        self.proc = None
+        self._let_go(stop=False)
         if run is None:
             return
-        if not run.terminal:
-            run.apply(ev)
         if run.status == "failed" and run.failure:
             f = run.failure
             self._show_failure("The run failed", f.reason, f.hint or HINTS.get(f.kind, ""),
                                run.run_dir / "runner.log")
+        self.banner.hide()
         self._update_buttons()
         self._update_progress()
-        self._refresh_item(run)
+        self.run_view.refresh(run)
         self.samples.show_run(run)
         self.plots.refresh()
         self.run_finished.emit(run.run_id, run.status)
+        self._move_after_save()
 
     def _show_failure(self, title: str, reason: str, hint: str, log: Path | None = None) -> None:
-        text = f"<b>{_esc(title)}:</b> {_esc(reason)}"
-        if hint:
-            text += f"<br><b>What to try:</b> {_esc(hint)}"
-        if log is not None:
-            text += f"<br><span style='color:#555'>Log kept in {_esc(str(log.parent))}</span>"
-        self.failure.setText(text)
-        self.failure.show()
+        self.notices.show_failure(title, reason, hint, log)
 
     # -- periodic UI -------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -422,17 +429,14 @@ class TrainingPanel(QWidget):
             self.proc.poll()
         if self.running():
             self.plots.refresh()
-        if self._loaded_for != id(self.get_project()) and not self.running():
-            self.load_settings()
-            self.reload_runs()
-        root = runs_root(self.get_project_path())
-        if root != self._root and not self.running():
-            self.reload_runs()
+        self.sync_project()
+        if self._fit_stale and not self.running():
+            self.check_fit(wait=False)
         if self.current is None:
             return
         if self.running():
             self._update_progress()
-            self._refresh_item(self.current)
+            self.run_view.refresh(self.current)
             self._ticks += 1
             if self._ticks % 4 == 0:  # hashing the project each second is plenty for a banner
                 self.graph_changed()
@@ -446,6 +450,8 @@ class TrainingPanel(QWidget):
     def graph_changed(self) -> None:
         """Show the banner when the edited graph no longer matches the running snapshot.
         The editor may also call this on each document change for an immediate update."""
+        if self.notices.misfit is not None:  # re-check only a shown notice: analysis costs
+            self._fit_stale = True  # up to ~0.3 s on a big graph, too much for every edit
         if not self.running() or self._fingerprint is None:
             return
         try:
@@ -455,188 +461,60 @@ class TrainingPanel(QWidget):
         self.banner.setVisible(changed)
 
     def _update_progress(self) -> None:
-        run = self.current
-        if run is None:
-            return
-        total, step = run.total_steps, run.step
-        if total:
-            self.progress.setValue(int(1000 * min(step, total) / total))
-        parts = [STATUS_TEXT.get(run.status, run.status)]
-        spe = run.steps_per_epoch
-        if spe:
-            parts.append(f"epoch {step / spe:.1f}")
-        parts.append(f"step {step}/{total or '?'}")
-        if run.samples_per_s:
-            parts.append(f"{run.samples_per_s:,.0f} samples/s")
-        eta = self._eta(run)
-        if eta is not None and run.status == "running":
-            parts.append(f"ETA {format_duration(eta)}")
-        if run.terminal:
-            parts.append(f"took {format_duration(run.duration_s)}")
-        self.progress_label.setText(" · ".join(parts))
-
-    def _eta(self, run: RunData) -> float | None:
-        s = run.started
-        first = int(s.get("start_step") or 0)
-        elapsed = (run.t_last or 0) - float(s.get("time") or 0)
-        if not s or run.step <= first or elapsed <= 0:
-            return None
-        rate = (run.step - first) / elapsed
-        return max(0.0, (run.total_steps - run.step) / rate) if rate > 0 else None
+        self.controls.show_progress(self.current)
 
     def _update_buttons(self) -> None:
         live = self.running()
-        st = self.current.status if self.current else "idle"
-        self.start_btn.setEnabled(not live)
-        self.pause_btn.setEnabled(live and st == "running")
-        self.resume_btn.setEnabled((live and st == "paused") or
-                                   (not live and bool(self.current and self.current.resumable)))
-        self.stop_btn.setEnabled(live)
+        self.controls.show_buttons(self.current, live)
         if hasattr(self, "start_action"):
             self.start_action.setEnabled(self.start_btn.isEnabled() or self.resume_btn.isEnabled())
             self.pause_action.setEnabled(self.pause_btn.isEnabled())
             self.stop_action.setEnabled(live)
         self.form.setEnabled(not live)
-        self._selection_changed_buttons()
+        self.run_view.busy = live
+        self.run_view.update_buttons()
 
     # -- runs list -----------------------------------------------------------------------------
     def reload_runs(self) -> None:
         """Read the runs folder of the current project (history survives restarts)."""
-        self._root = runs_root(self.get_project_path())
         live = self.current if self.running() else None
         self.runs = {}
-        for d in list_runs(self._root):
+        for d in list_runs(self.home.root()):
             self.runs[d.name] = live if live and live.run_id == d.name else RunData.load(d)
         if live is not None:
             self.runs[live.run_id] = live
-        elif self.current is not None and self.current.run_id not in self.runs:
+        elif self.current is not None and self.current.run_id in self.runs:
+            self.current = self.runs[self.current.run_id]
+        else:
             self.current = None
-        self._refresh_list()
+        self.run_view.show_runs(self.runs)
 
-    def _refresh_list(self, select: str | None = None) -> None:
-        self.run_list.blockSignals(True)
-        self.run_list.clear()
-        for run_id in sorted(self.runs, reverse=True):
-            item = QTreeWidgetItem()
-            item.setData(0, Qt.ItemDataRole.UserRole, run_id)
-            self.run_list.addTopLevelItem(item)
-            self._fill_item(item, self.runs[run_id])
-            if run_id == select:
-                item.setSelected(True)
-        self.run_list.blockSignals(False)
-        self._selection_changed_buttons()
-
-    def _item(self, run_id: str) -> QTreeWidgetItem | None:
-        for i in range(self.run_list.topLevelItemCount()):
-            item = self.run_list.topLevelItem(i)
-            if item.data(0, Qt.ItemDataRole.UserRole) == run_id:
-                return item
-        return None
-
-    def _refresh_item(self, run: RunData) -> None:
-        item = self._item(run.run_id)
-        if item is not None:
-            self._fill_item(item, run)
-
-    def _fill_item(self, item: QTreeWidgetItem, run: RunData) -> None:
-        item.setText(0, run.run_id)
-        item.setText(1, STATUS_TEXT.get(run.status, run.status))
-        item.setText(2, format_duration(run.duration_s))
-        item.setText(3, run.summary())
-        colors = {"failed": "#b00020", "finished": "#1b7f3b", "running": "#1f5fbf"}
-        item.setForeground(1, _brush(colors.get(run.status, "#555")))
-        if run.failure:
-            item.setToolTip(1, run.failure.reason)
+    def run_name(self, run_id: str) -> str:
+        """The name people read ('#3 lr 0.01 · 14:02'), for the status bar."""
+        run = self.runs.get(run_id)
+        return run.name if run is not None else run_id
 
     def selected_runs(self) -> list[RunData]:
-        ids = [it.data(0, Qt.ItemDataRole.UserRole) for it in self.run_list.selectedItems()]
-        return [self.runs[i] for i in sorted(ids) if i in self.runs]
+        return self.run_view.selected()
 
     def select_runs(self, run_ids: list[str]) -> None:
-        self.run_list.clearSelection()
-        for rid in run_ids:
-            item = self._item(rid)
-            if item is not None:
-                item.setSelected(True)
+        self.run_view.select(run_ids)
 
     def _selection_changed(self) -> None:
-        chosen = self.selected_runs()
-        shown = list(chosen)
+        shown = list(self.selected_runs())
         if self.running() and self.current and self.current not in shown:
             shown.insert(0, self.current)
         if not shown and self.current:
             shown = [self.current]
         self.plots.set_runs(shown)
         self.samples.show_run(shown[0] if shown else None)
-        self._selection_changed_buttons()
-
-    def _selection_changed_buttons(self) -> None:
-        chosen = self.selected_runs()
-        one = chosen[0] if len(chosen) == 1 else None
-        self.resume_run_btn.setEnabled(bool(one and one.resumable and not self.running()))
-        self.export_code_btn.setEnabled(bool(one and (one.run_dir / "model.py").exists()))
-        self.export_weights_btn.setEnabled(bool(one and (one.run_dir / "checkpoints" /
-                                                         "latest.pt").exists()))
-
-    def _resume_selected(self) -> None:
-        chosen = self.selected_runs()
-        if len(chosen) == 1:
-            self.resume_run(chosen[0].run_id)
 
     # -- export --------------------------------------------------------------------------------
     def export_code(self, run_id: str, dest: Path) -> Path:
         """The exact generated source the run trained (not the graph as edited since)."""
-        shutil.copyfile(self.runs[run_id].run_dir / "model.py", dest)
-        return Path(dest)
+        return export_code(self.runs[run_id], dest)
 
     def export_weights(self, run_id: str, dest: Path) -> Path:
         """State dicts keyed by network name: ``NETWORKS[name]().load_state_dict(w[name])``."""
-        import torch
-
-        run_dir = self.runs[run_id].run_dir
-        ckpt = torch.load(run_dir / "checkpoints" / "latest.pt", map_location="cpu",
-                          weights_only=True)
-        try:
-            roles = json.loads((run_dir / "config.json").read_text())["networks"]
-        except (OSError, ValueError, KeyError):
-            roles = {}
-        weights = {roles.get(role, role): sd for role, sd in ckpt.get("nets", {}).items()}
-        torch.save(weights, dest)
-        return Path(dest)
-
-    def _export_code_dialog(self) -> None:
-        chosen = self.selected_runs()
-        if len(chosen) != 1:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export the run's code",
-                                              f"{chosen[0].run_id}_model.py", "Python (*.py)")
-        if path:
-            self._export(lambda: self.export_code(chosen[0].run_id, Path(path)))
-
-    def _export_weights_dialog(self) -> None:
-        chosen = self.selected_runs()
-        if len(chosen) != 1:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export the run's weights",
-                                              f"{chosen[0].run_id}_weights.pt",
-                                              "PyTorch (*.pt)")
-        if path:
-            self._export(lambda: self.export_weights(chosen[0].run_id, Path(path)))
-
-    def _export(self, do: Callable[[], Path]) -> None:
-        try:
-            do()
-        except Exception as err:  # a full disk or a read-only folder: say so, keep going
-            self._show_failure("Export failed", str(err), "choose another folder")
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _brush(color: str):
-    from PySide6.QtGui import QBrush, QColor
-
-    return QBrush(QColor(color))
-
+        return export_weights(self.runs[run_id], dest)
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (  # noqa: E402
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -35,13 +36,7 @@ TITLES = {"loss": "Loss", "accuracy": "Accuracy", "perplexity": "Perplexity", "k
 ORDER = ["loss", "accuracy", "perplexity", "kl", "d_loss", "g_loss", "probe_accuracy"]
 
 
-def short_run_name(run_id: str) -> str:
-    """'20261125-174746' -> '17:47:46': a legend entry short enough not to cover the curves."""
-    stamp = run_id.split("-")
-    if len(stamp) >= 2 and len(stamp[1]) == 6 and stamp[1].isdigit():
-        return ":".join((stamp[1][:2], stamp[1][2:4], stamp[1][4:])) + \
-            (f"#{stamp[2]}" if len(stamp) > 2 else "")
-    return run_id
+MIN_PLOT_H = 170  # px: below this a plot's curves cannot be read; the area scrolls instead
 
 
 class PlotArea(QWidget):
@@ -79,15 +74,28 @@ class PlotArea(QWidget):
         bar.addWidget(self.reset)
 
         self.canvas = pg.GraphicsLayoutWidget()
+        # Plots keep a readable height: when the panel is short, the plots scroll.
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self.canvas)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # One legend for all plots, outside them: it never covers a curve, lists every run
+        # and split, and an empty plot has no empty legend box.
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.hide()
         self.empty = QLabel("Curves appear here when a run starts.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setStyleSheet("color: #777")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(bar)
+        lay.addWidget(self.legend)
         lay.addWidget(self.empty)
-        lay.addWidget(self.canvas, 1)
-        self.canvas.hide()
+        lay.addWidget(self.scroll, 1)
+        self.scroll.hide()
+        self._entries: dict[str, tuple[str, str]] = {}  # legend text -> (colour, dash)
 
         self.smoothing.valueChanged.connect(self._settings_changed)
         self.x_axis.currentTextChanged.connect(self._settings_changed)
@@ -200,11 +208,6 @@ class PlotArea(QWidget):
         # no grid: axis grids are replayed from a QPicture on every repaint (most of the GUI cost)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
-        _, fg, fill = self._colors()
-        legend_fill = pg.mkColor(fill)
-        legend_fill.setAlpha(210)
-        plot.addLegend(offset=(-8, 8), labelTextSize="8pt", brush=pg.mkBrush(legend_fill),
-                       labelTextColor=fg)
         plot.setLabel("bottom", self.x_axis.currentText())
         plot.setLogMode(y=self.log_y.isChecked() and metric != "lr" and "accuracy" not in metric)
         plot.setMenuEnabled(False)
@@ -217,8 +220,30 @@ class PlotArea(QWidget):
         cols = 2 if len(names) > 1 else 1
         for i, name in enumerate(names):
             self.canvas.ci.addItem(self._plots[name], row=i // cols, col=i % cols)
+        rows = (len(names) + cols - 1) // cols
+        self.canvas.setMinimumHeight(rows * MIN_PLOT_H)
         self.empty.hide()
-        self.canvas.show()
+        self.scroll.show()
+
+    def visible_plot_height(self) -> float:
+        """Height of the shortest plot as drawn (tests hold it to the minimum)."""
+        return min((p.boundingRect().height() for p in self._plots.values()), default=0.0)
+
+    def legend_entries(self) -> list[str]:
+        return list(self._entries)
+
+    def _add_entry(self, text: str, color: str, dashed: bool) -> None:
+        if text in self._entries:
+            return
+        self._entries[text] = (color, "dash" if dashed else "solid")
+        _, fg, _ = self._colors()
+        parts = []
+        for name, (c, style) in self._entries.items():
+            line = "╌╌" if style == "dash" else "━━"
+            parts.append(f"<span style='color:{c}'><b>{line}</b></span>&nbsp;"
+                         f"<span style='color:{fg}'>{_esc(name)}</span>")
+        self.legend.setText("&nbsp;&nbsp; ".join(parts))
+        self.legend.show()
 
     def refresh(self) -> None:
         """The one place curves are updated (called by the timer); a hidden panel costs nothing,
@@ -242,6 +267,9 @@ class PlotArea(QWidget):
                 y = series.smoothed(weight) if split == "train" and metric != "lr" \
                     else series.values
                 curve.setData(series.x(axis, t0), y, skipFiniteCheck=False)
+                mark = "o" if series.n <= 2 else None  # a lone point needs a mark to be seen
+                if split == "train" and curve.opts.get("symbol") != mark:
+                    curve.setSymbol(mark)
                 if metric == "lr" and series.n:
                     self._flat_lr(series.values)
 
@@ -260,9 +288,11 @@ class PlotArea(QWidget):
         style = Qt.PenStyle.DashLine if split == "val" and overlay else Qt.PenStyle.SolidLine
         pen = pg.mkPen(color, width=2 if split == "val" else 1.5, style=style)
         label = "lr" if metric == "lr" else split
-        name = f"{short_run_name(run.run_id)} {label}" if overlay else label
+        name = f"{run.name} {label}" if overlay else f"{run.name}: {label}"
+        if metric != "lr":  # the learning rate has a plot of its own, titled so
+            self._add_entry(name, color, style == Qt.PenStyle.DashLine)
         symbol = "o" if split == "val" else None
-        curve = plot.plot(name=name, pen=pen, symbol=symbol, symbolSize=4,
+        curve = plot.plot(pen=pen, symbol=symbol, symbolSize=4,
                           symbolBrush=color, symbolPen=None)
         curve.setDownsampling(auto=True, method="peak")
         curve.setClipToView(True)
@@ -284,5 +314,12 @@ class PlotArea(QWidget):
         self._seen.clear()
         self._plots.clear()
         self.canvas.ci.clear()
-        self.canvas.hide()
+        self.scroll.hide()
         self.empty.show()
+        self._entries.clear()
+        self.legend.clear()
+        self.legend.hide()
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
@@ -34,7 +35,7 @@ class RunnerProcess(QObject):
     def __init__(self, project_file: Path, run_dir: Path, *, resume: bool = False,
                  steps: int | None = None, epochs: int | None = None, device: str | None = None,
                  poll_ms: int = 200, threads: int | None = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, extra_args: Sequence[str] = ()) -> None:
         """``poll_ms=0``: no timer of its own; the owner calls :meth:`poll` from its frame tick
         (one wake-up a frame for reading, plotting and labels, not one each)."""
         super().__init__(parent)
@@ -59,6 +60,7 @@ class RunnerProcess(QObject):
             args += ["--steps", str(steps)]
         elif epochs:
             args += ["--epochs", str(epochs)]
+        args += list(extra_args)  # --trust-code FILE, --init-weights FILE (imported models)
         self.proc = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")

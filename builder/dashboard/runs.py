@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,10 +142,18 @@ class RunData:
     active_s: float = 0.0  # wall time spent training, summed over resumes
     _segment_t0: float | None = None
     _last_train_step: int = 0
+    meta: dict = field(default_factory=dict)  # run.json: number, label, time (naming.py)
 
     @property
     def run_id(self) -> str:
         return self.run_dir.name
+
+    @property
+    def name(self) -> str:
+        """What people read: '#3 lr 0.01 · 14:02' (see :mod:`.naming`)."""
+        from .naming import display_name
+
+        return display_name(self.run_id, self.meta, self.t_first)
 
     @property
     def total_steps(self) -> int:
@@ -263,7 +273,10 @@ class RunData:
     def load(cls, run_dir: str | os.PathLike) -> "RunData":
         """Read a run from disk; one that never ended (the app closed or the runner died) is
         shown as failed, since nothing is driving it any more."""
+        from .naming import read_meta
+
         run = cls(Path(run_dir))
+        run.meta = read_meta(run.run_dir)
         for ev in read_events(run.run_dir / "events.jsonl"):
             run.apply(ev)
         if not run.terminal:
@@ -313,14 +326,45 @@ def append_event(run_dir: Path, ev: Event) -> None:
         fh.write(json.dumps(ev) + "\n")
 
 
-def runs_root(project_path: Path | None) -> Path:
-    """``<project>.runs/`` beside a saved project; an app-data folder for an unsaved one."""
+def runs_root(project_path: Path | None, unsaved_key: str | None = None) -> Path:
+    """``<project>.runs/`` beside a saved project; for an unsaved one, a folder of its own
+    (``unsaved/<key>.runs`` in the app's data folder), so two unsaved projects never share runs."""
     if project_path is not None:
         p = Path(project_path)
         return p.with_name(p.name + ".runs") if p.suffix != ".loom" else \
             p.with_name(p.stem + ".runs")
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(tempfile.gettempdir())
-    return Path(base) / "layerloom" / "unsaved.runs"
+    base = os.environ.get("LAYERLOOM_DATA_DIR") or os.environ.get("XDG_DATA_HOME") \
+        or tempfile.gettempdir()
+    root = Path(base) / "layerloom" if not os.environ.get("LAYERLOOM_DATA_DIR") else Path(base)
+    return root / "unsaved" / f"{unsaved_key or 'project'}.runs"
+
+
+def unsaved_key() -> str:
+    """A fresh name for an unsaved project's runs folder: the time and a random tail."""
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def move_runs(src: Path, dst: Path, keep: set[str] = frozenset()) -> list[str]:
+    """Move the run folders of ``src`` into ``dst`` (a project saved for the first time takes
+    its runs along). Runs named in ``keep`` (a live one) stay; a name taken in ``dst`` gets a
+    suffix. Returns the names moved."""
+    moved = []
+    for d in list_runs(src):
+        if d.name in keep:
+            continue
+        dst.mkdir(parents=True, exist_ok=True)
+        target = dst / d.name
+        i = 1
+        while target.exists():
+            target = dst / f"{d.name}-{i}"
+            i += 1
+        shutil.move(str(d), str(target))
+        moved.append(target.name)
+    try:
+        src.rmdir()  # only when empty
+    except OSError:
+        pass
+    return moved
 
 
 def new_run_dir(root: Path) -> Path:

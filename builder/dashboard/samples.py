@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
@@ -32,7 +32,9 @@ class ConfusionView(QWidget):
     def set_matrix(self, matrix: list[list[float]], labels: list[str] | None) -> None:
         self.matrix = [list(map(float, row)) for row in matrix]
         n = len(self.matrix)
-        self.labels = [str(x) for x in (labels or [])][:n] or [str(i) for i in range(n)]
+        # a model with more outputs than the data has labels: the extra classes are numbered
+        given = [str(x) for x in (labels or [])][:n]
+        self.labels = given + [str(i) for i in range(len(given), n)]
         self.update()
 
     def sizeHint(self) -> QSize:
@@ -42,17 +44,19 @@ class ConfusionView(QWidget):
         n = len(self.matrix)
         if not n:
             return
+        text = self.palette().color(QPalette.ColorRole.WindowText)  # readable on either theme
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        margin = 36
-        side = max(10.0, min(self.width() - margin - 8, self.height() - margin - 20))
+        font = QFont(self.font())
+        font.setPointSizeF(max(5.0, min(9.0, (min(self.width(), self.height()) / n) * 0.32)))
+        p.setFont(font)
+        # the row labels' column fits the longest name (up to 8 letters), never clips it
+        margin = max(36, max(p.fontMetrics().horizontalAdvance(s[:8]) for s in self.labels) + 8)
+        side = max(10.0, min(self.width() - margin - 8, self.height() - 36 - 20))
         cell = side / n
         x0, y0 = float(margin), 18.0
         # normalise per true class so rare classes are as readable as common ones
-        font = QFont(self.font())
-        font.setPointSizeF(max(5.0, min(9.0, cell * 0.32)))
-        p.setFont(font)
-        p.setPen(QColor("#333"))
+        p.setPen(text)
         p.drawText(QRectF(x0, 0, side, 16), Qt.AlignmentFlag.AlignCenter, "predicted")
         for i, row in enumerate(self.matrix):
             total = sum(row) or 1.0
@@ -64,10 +68,10 @@ class ConfusionView(QWidget):
                 if cell >= 14 and v:
                     p.setPen(QColor("white" if frac > 0.55 else "#222"))
                     p.drawText(rect, Qt.AlignmentFlag.AlignCenter, f"{v:g}")
-            p.setPen(QColor("#333"))
+            p.setPen(text)
             p.drawText(QRectF(0, y0 + i * cell, margin - 4, cell),
                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                       self.labels[i][:6])
+                       self.labels[i][:8])
         for j in range(n):
             p.drawText(QRectF(x0 + j * cell, y0 + n * cell, cell, 14),
                        Qt.AlignmentFlag.AlignCenter, self.labels[j][:4] if cell >= 14 else "")
@@ -148,15 +152,34 @@ class SamplesView(QScrollArea):
             content.setPlainText(str(ev.get("text") or ""))
         elif kind == "image":
             path = Path(str(ev.get("path") or ""))
-            name = key.split(":", 1)[-1].replace("_", " ")
-            title.setText(f"{name.capitalize()} — step {step}")
+            name = str(ev.get("title") or key.split(":", 1)[-1].replace("_", " ").capitalize())
+            title.setText(f"{name} — step {step}")
             pix = QPixmap(str(path))
             if pix.isNull():
                 content.setText(f"(cannot read {path.name})")
             else:
-                if pix.width() < 256:  # small grids are scaled up crisply, not blurred
-                    pix = pix.scaled(pix.width() * (256 // pix.width() or 1),
-                                     pix.height() * (256 // pix.width() or 1),
+                if pix.width() < 384:  # small grids are scaled up crisply, not blurred
+                    pix = pix.scaled(pix.width() * (384 // pix.width() or 1),
+                                     pix.height() * (384 // pix.width() or 1),
                                      Qt.AspectRatioMode.KeepAspectRatio,
                                      Qt.TransformationMode.FastTransformation)
+                rows = ev.get("rows")
+                if isinstance(rows, list) and rows:
+                    pix = self._label_rows(pix, [str(r) for r in rows])
                 content.setPixmap(pix)
+                content.setToolTip(", ".join(map(str, rows)) if isinstance(rows, list) else "")
+
+    def _label_rows(self, pix: QPixmap, rows: list[str]) -> QPixmap:
+        """The grid with each row's name to its left ("data", "model", "prior")."""
+        gutter = 64
+        out = QPixmap(pix.width() + gutter, pix.height())
+        out.fill(self.palette().color(QPalette.ColorRole.Window))
+        p = QPainter(out)
+        p.drawPixmap(gutter, 0, pix)
+        p.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        h = pix.height() / len(rows)
+        for i, label in enumerate(rows):
+            p.drawText(QRectF(0, i * h, gutter - 6, h),
+                       Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
+        p.end()
+        return out

@@ -14,7 +14,15 @@ import torch
 from torch import Tensor
 
 # layerloom: local imports (train.py defines these names above)
-from training.data.common import Data, DataError, option_number, split_rows, standardize
+from training.data.common import (
+    Data,
+    DataError,
+    GraphList,
+    OneGraph,
+    option_number,
+    split_rows,
+    standardize,
+)
 
 # layerloom: end local imports
 
@@ -214,7 +222,7 @@ def node_split(y: Tensor, x: Tensor, edge_index: Tensor, options: dict, seed: in
         idx = (y == c).nonzero().flatten()
         idx = idx[torch.randperm(len(idx), generator=g)]
         train_mask[idx[: max(1, int(round(len(idx) * frac)))]] = True
-    return Data((x, edge_index, y, train_mask), (x, edge_index, y, ~train_mask), info, "graph")
+    return OneGraph((x, edge_index, y, train_mask), (x, edge_index, y, ~train_mask), info)
 
 
 def karate(options: dict, seed: int) -> Data:
@@ -247,9 +255,9 @@ def graphs_synth(options: dict, seed: int) -> Data:
         graphs.append((torch.nn.functional.one_hot(deg, 8).float(), e, torch.tensor(label)))
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     n_val = max(1, int(n * _val(options)))
-    return Data([graphs[i] for i in perm[n_val:]], [graphs[i] for i in perm[:n_val]],
+    return GraphList([graphs[i] for i in perm[n_val:]], [graphs[i] for i in perm[:n_val]],
                 {"kind": "graphs", "num_classes": 2, "features": 8,
-                 "labels": ["ring", "tree"]}, "graphs")
+                 "labels": ["ring", "tree"]})
 
 
 # -- tabular ------------------------------------------------------------------------------------

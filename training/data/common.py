@@ -56,23 +56,19 @@ def option_number(options: dict, key: str, default: float, lo: float, hi: float,
 
 
 class Data:
-    """Train and validation tensors (aligned on dim 0) plus ``info`` that recipes read.
+    """Train and validation tensors (rows of x, y, ... aligned on dim 0) plus ``info`` that
+    recipes read. Graph data are the subclasses :class:`OneGraph` and :class:`GraphList`."""
 
-    ``kind`` is "tensors" (rows of x, y, ...), "graph" (one graph, node masks) or "graphs" (a list
-    of small graphs, collated into one disconnected graph per batch).
-    """
+    kind = "tensors"
 
-    def __init__(self, train: Any, val: Any, info: dict, kind: str = "tensors") -> None:
-        self.train, self.val, self.info, self.kind = train, val, info, kind
+    def __init__(self, train: Any, val: Any, info: dict) -> None:
+        self.train, self.val, self.info = train, val, info
 
     def split(self, name: str) -> Any:
         return self.train if name == "train" else self.val
 
     def size(self, split: str) -> int:
-        part = self.split(split)
-        if self.kind == "graph":
-            return 1
-        return len(part) if self.kind == "graphs" else int(part[0].shape[0])
+        return int(self.split(split)[0].shape[0])
 
     def batch(self, split: str, idx: Tensor, device: torch.device) -> tuple:
         return self.batcher(split, device)(idx)
@@ -82,10 +78,6 @@ class Data:
         every step, and for in-memory tensors it is plain indexing (what a hand-written loop
         does; measured: the per-step dispatch of ``batch`` cost ~2% on a 1 ms step)."""
         part = self.split(split)
-        if self.kind == "graph":
-            return lambda idx: tuple(t.to(device) if isinstance(t, Tensor) else t for t in part)
-        if self.kind == "graphs":
-            return lambda idx: collate_graphs([part[i] for i in idx.tolist()], device)
         if part[0].device != device:
             return lambda idx: tuple(t[idx].to(device, non_blocking=True) for t in part)
         if len(part) == 2:  # preloaded (CUDA) or CPU training: no copy call at all
@@ -94,8 +86,7 @@ class Data:
         return lambda idx: tuple(t[idx] for t in part)
 
     def batch_len(self, batch: tuple) -> int:
-        """Samples in a batch: rows, nodes of the one graph, or graphs."""
-        return int(batch[3]) if self.kind == "graphs" else int(batch[0].shape[0])
+        return int(batch[0].shape[0])
 
     def rescale(self, lo: float, hi: float, pos: int = 0) -> None:
         """Map tensor ``pos`` linearly so the training data spans [lo, hi] (for Sigmoid or Tanh
@@ -151,6 +142,35 @@ def _prod(xs: list[int]) -> int:
 def _fits(have: list[int], want: list) -> bool:
     return len(have) == len(want) and all(
         isinstance(w, str) or w == h for h, w in zip(have, want, strict=True))
+
+
+class OneGraph(Data):
+    """One graph (x, edge_index, y, node mask) per split: every step trains on all of it."""
+
+    kind = "graph"
+
+    def size(self, split: str) -> int:
+        return 1
+
+    def batcher(self, split: str, device: torch.device) -> Callable[[Tensor], tuple]:
+        part = self.split(split)
+        return lambda idx: tuple(t.to(device) if isinstance(t, Tensor) else t for t in part)
+
+
+class GraphList(Data):
+    """A list of small graphs per split, collated into one disconnected graph per batch."""
+
+    kind = "graphs"
+
+    def size(self, split: str) -> int:
+        return len(self.split(split))
+
+    def batcher(self, split: str, device: torch.device) -> Callable[[Tensor], tuple]:
+        part = self.split(split)
+        return lambda idx: collate_graphs([part[i] for i in idx.tolist()], device)
+
+    def batch_len(self, batch: tuple) -> int:
+        return int(batch[3])
 
 
 def collate_graphs(graphs: list[tuple[Tensor, Tensor, Tensor]], device: torch.device) -> tuple:

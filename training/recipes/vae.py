@@ -77,20 +77,46 @@ class VAERecipe(Recipe):
 
     @torch.no_grad()
     def samples(self, step, out_dir):
+        """Reconstructions (row 1: data, row 2: the model's) and samples from the prior: with
+        a decoder, z ~ N(0, I) is fed to it; in one network, each Reparameterize layer's z is
+        replaced by N(0, I) draws (a forward hook), so what follows it decodes the prior."""
+        x = self.data.batch("val", torch.arange(min(8, self.data.size("val"))), self.device)[0]
+        recon = self._loss(x)[3]
+        out = []
+        imgs = as_images(torch.cat([x.reshape(len(x), -1), recon.reshape(len(x), -1)]),
+                         self.data.info)
+        s = save_grid(out_dir, f"recon_{step:06d}.png", imgs, nrow=len(x)) \
+            if imgs is not None else None
+        if s:
+            out.append({**s, "title": "Reconstructions", "rows": ["data", "model"]})
+        prior = self._prior(16)
+        imgs = as_images(prior, self.data.info) if prior is not None else None
+        s = save_grid(out_dir, f"prior_{step:06d}.png", imgs) if imgs is not None else None
+        if s:
+            out.append({**s, "title": "Samples from the prior z ~ N(0, I)",
+                        "rows": ["prior"] * ((len(imgs) + 7) // 8)})
+        return out
+
+    def _prior(self, n):
+        g = torch.Generator().manual_seed(0)
         if self.split and isinstance(getattr(self, "latent", None), int):
-            g = torch.Generator().manual_seed(0)
-            z = torch.randn(32, self.latent, generator=g).to(self.device)
-            imgs = as_images(self.nets["decoder"](z).float(), self.data.info)
-            name = f"prior_{step:06d}.png"
-        else:
-            x = self.data.batch("val", torch.arange(min(16, self.data.size("val"))),
+            z = torch.randn(n, self.latent, generator=g).to(self.device)
+            return self.nets["decoder"](z).float()
+        layers = [m for m in self.nets["net"].modules() if type(m).__name__ == "Reparameterize"]
+        if not layers:
+            return None
+
+        def draw(_module, _inputs, z):
+            return torch.randn(z.shape, generator=g).to(z.device, z.dtype)
+
+        hooks = [m.register_forward_hook(draw) for m in layers]
+        try:
+            x = self.data.batch("val", torch.arange(min(n, self.data.size("val"))),
                                 self.device)[0]
-            recon = self._loss(x)[3]
-            imgs = as_images(torch.cat([x.reshape(len(x), -1), recon.reshape(len(x), -1)]),
-                             self.data.info)
-            name = f"recon_{step:06d}.png"
-        s = save_grid(out_dir, name, imgs) if imgs is not None else None
-        return [s] if s else []
+            return self.nets["net"](x)[0].float()
+        finally:
+            for h in hooks:
+                h.remove()
 
 
 RECIPE = VAERecipe

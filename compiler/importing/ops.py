@@ -1,0 +1,267 @@
+"""Functional ops and tensor methods -> nodes (``+`` Add, ``torch.cat`` Concat, ``flatten``,
+``reshape``/``view``, ``permute``, ``transpose``, ``F.relu``, ``softmax``, indexing, ``mean`` ...),
+as a mixin of the walk in :mod:`.convert` (which supplies ``node``, ``tensor``, ``where`` and the
+scope)."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+
+from .scopes import Unsupported
+from .values import DEVICE, Arange, Causal, Out, PosEmb, Result, Shape, Size
+
+_ACTIVATIONS: dict[Any, str] = {
+    F.relu: "activation.relu", torch.relu: "activation.relu", "relu": "activation.relu",
+    F.silu: "activation.silu", torch.sigmoid: "activation.sigmoid",
+    F.sigmoid: "activation.sigmoid", "sigmoid": "activation.sigmoid",
+    torch.tanh: "activation.tanh", F.tanh: "activation.tanh", "tanh": "activation.tanh",
+}
+
+
+class OpsMixin:
+    """call_function / call_method nodes of one scope."""
+
+    sc: Any
+    fx_of: dict[str, fx.Node]
+    node: Any
+    tensor: Any
+    value: Any
+    where: Any
+
+    def call_function(self, n: fx.Node) -> Any:
+        fn = n.target
+        args = [self.value(a) for a in n.args]
+        kw = {k: self.value(v) for k, v in n.kwargs.items()}
+        name = getattr(fn, "__name__", "")
+        if fn is getattr and len(args) == 2:
+            return self._attr(args[0], args[1], n)
+        if fn is operator.getitem:
+            return self._getitem(args[0], args[1], n)
+        if name == "_assert_is_none":
+            return None
+        if fn in (operator.add, operator.iadd, torch.add) and not kw:
+            return self._merge(n, "merge.add", args)
+        if fn in (operator.mul, operator.imul, torch.mul) and not kw:
+            return self._merge(n, "merge.multiply", args)
+        if fn is operator.truediv:
+            return self._mean(n, args)
+        if fn is torch.cat:
+            xs = args[0]
+            dim = args[1] if len(args) > 1 else kw.get("dim", 0)
+            node = self.node(n, "merge.concat", {"dim": dim},
+                             [("x", self.tensor(x, n)) for x in xs], "cat")
+            return Out(node.name)
+        if fn is torch.flatten:
+            return self._method(n, "flatten", args, kw)
+        if fn in (torch.permute, torch.transpose, torch.reshape, torch.squeeze, torch.unsqueeze,
+                  torch.chunk, torch.mean, torch.softmax, torch.log_softmax, torch.tensor_split):
+            return self._method(n, fn.__name__, args, kw)
+        if fn in _ACTIVATIONS:
+            return self._unary(n, _ACTIVATIONS[fn], {}, args, kw)
+        if fn is F.gelu:
+            return self._unary(n, "activation.gelu",
+                               {"approximate": kw.pop("approximate", "none")}, args, kw)
+        if fn is F.leaky_relu:
+            slope = args[1] if len(args) > 1 else kw.pop("negative_slope", 0.01)
+            return self._unary(n, "activation.leaky_relu", {"negative_slope": slope}, args[:1], kw)
+        if fn is F.elu:
+            alpha = args[1] if len(args) > 1 else kw.pop("alpha", 1.0)
+            return self._unary(n, "activation.elu", {"alpha": alpha}, args[:1], kw)
+        if fn in (F.softmax, F.log_softmax):
+            dim = args[1] if len(args) > 1 else kw.pop("dim")
+            kind = "activation.softmax" if fn is F.softmax else "activation.log_softmax"
+            return self._unary(n, kind, {"dim": dim}, args[:1], kw)
+        if fn is F.adaptive_avg_pool2d:
+            size = args[1] if len(args) > 1 else kw.pop("output_size")
+            return self._unary(n, "pool.adaptive_avg_pool2d", {"output_size": _pairish(size)},
+                               args[:1], kw)
+        if fn in (F.linear, torch._C._nn.linear) and len(args) == 2 and isinstance(args[1], Out) \
+                and args[1].port == "weight":
+            node = self.node(n, "linear.tied_linear", {}, [("x", self.tensor(args[0], n)),
+                                                          ("weight", args[1])])
+            return Out(node.name)
+        if fn is torch.arange and len(args) == 1 and isinstance(args[0], Size) \
+                and args[0].dim == 1 and set(kw) <= {"device"}:
+            return Arange(args[0].of)
+        if name == "causal_mask" and len(args) == 1:
+            return Causal(self.tensor(args[0], n))
+        if name == "output_and_hidden":
+            res = args[0]
+            if not isinstance(res, Result) or res.kind != "rnn":
+                raise Unsupported("output_and_hidden of something not an RNN", self.where(n))
+            directions = kw.get("directions", args[1] if len(args) > 1 else 1)
+            rnn = self.sc.node(res.node)
+            if directions != (2 if rnn.params.get("bidirectional") else 1):
+                raise Unsupported("output_and_hidden with other directions", self.where(n))
+            return (Out(res.node, "output"), Out(res.node, "hidden"))
+        raise Unsupported(f"the operation {_target_name(n)} has no node type", self.where(n))
+
+    def call_method(self, n: fx.Node) -> Any:
+        args = [self.value(a) for a in n.args]
+        kw = {k: self.value(v) for k, v in n.kwargs.items()}
+        return self._method(n, str(n.target), args, kw)
+
+    def _method(self, n: fx.Node, name: str, args: list[Any], kw: dict[str, Any]) -> Any:
+        x = args[0] if args else None
+        rest = args[1:]
+        if name == "size":
+            if isinstance(x, Out) and len(rest) == 1 and isinstance(rest[0], int):
+                return Size(x, rest[0])
+            if isinstance(x, Out) and not rest:
+                return Shape(x)
+        if name in ("contiguous",) and not rest and not kw:
+            return self.tensor(x, n)
+        if name in ("relu", "sigmoid", "tanh") and not rest and not kw:
+            return self._unary(n, _ACTIVATIONS[name], {}, [x], kw)
+        if name in ("softmax", "log_softmax"):
+            dim = rest[0] if rest else kw.pop("dim")
+            return self._unary(n, f"activation.{name}", {"dim": dim}, [x], kw)
+        if name == "flatten":
+            start = rest[0] if rest else kw.pop("start_dim", 0)
+            end = rest[1] if len(rest) > 1 else kw.pop("end_dim", -1)
+            return self._unary(n, "shape.flatten", {"start_dim": start, "end_dim": end}, [x], kw)
+        if name in ("reshape", "view"):
+            shape = list(rest[0]) if len(rest) == 1 and isinstance(rest[0], (list, tuple)) \
+                else list(rest)
+            if not shape or not (isinstance(shape[0], Size) and shape[0].dim == 0
+                                 and shape[0].of == x):
+                raise Unsupported(f"{name}() whose first size is not the batch size "
+                                  f"({x!r}.size(0)); only the dims after the batch can be drawn",
+                                  self.where(n))
+            if not all(isinstance(d, int) for d in shape[1:]):
+                raise Unsupported(f"{name}() with sizes computed at run time", self.where(n))
+            return self._unary(n, "shape.reshape", {"shape": shape[1:]}, [x], kw)
+        if name == "permute":
+            dims = list(rest[0]) if len(rest) == 1 and isinstance(rest[0], (list, tuple)) \
+                else list(rest)
+            return self._unary(n, "shape.permute", {"dims": dims}, [x], kw)
+        if name == "transpose":
+            return self._unary(n, "shape.transpose", {"dim0": rest[0], "dim1": rest[1]}, [x], {})
+        if name in ("squeeze", "unsqueeze") and (rest or "dim" in kw):
+            dim = rest[0] if rest else kw.pop("dim")
+            return self._unary(n, f"shape.{name}", {"dim": dim}, [x], kw)
+        if name == "chunk" and rest and rest[0] == 2:
+            dim = rest[1] if len(rest) > 1 else kw.pop("dim", 0)
+            node = self.node(n, "shape.split", {"dim": dim}, [("x", self.tensor(x, n))])
+            return (Out(node.name, "a"), Out(node.name, "b"))
+        if name == "tensor_split" and rest and isinstance(rest[0], (list, tuple)) \
+                and len(rest[0]) == 1:
+            dim = rest[1] if len(rest) > 1 else kw.pop("dim", 0)
+            node = self.node(n, "shape.split", {"dim": dim, "split_size": rest[0][0]},
+                             [("x", self.tensor(x, n))])
+            return (Out(node.name, "a"), Out(node.name, "b"))
+        if name == "mean":
+            dim = rest[0] if rest else kw.pop("dim", None)
+            keep = rest[1] if len(rest) > 1 else kw.pop("keepdim", False)
+            dims = tuple(dim) if isinstance(dim, (list, tuple)) else (dim,)
+            if dims in ((2, 3), (2,), (2, 3, 4)):
+                return self._unary(n, "pool.global_avg_pool", {"keepdim": keep}, [x], kw)
+        raise Unsupported(f"the method .{name}() has no node type here", self.where(n))
+
+    def _unary(self, n: fx.Node, type_id: str, params: dict[str, Any], args: list[Any],
+               kw: dict[str, Any]) -> Out:
+        kw = {k: v for k, v in kw.items() if k != "inplace"}
+        if kw or len(args) != 1:
+            raise Unsupported(f"'{_target_name(n)}' with arguments no node expresses",
+                              self.where(n))
+        node = self.node(n, type_id, params, [("x", self.tensor(args[0], n))])
+        return Out(node.name)
+
+    def _attr(self, x: Any, attr: Any, n: fx.Node) -> Any:
+        if attr == "shape" and isinstance(x, Out):
+            return Shape(x)
+        if attr == "device":
+            return DEVICE
+        raise Unsupported(f"reading .{attr} has no node type", self.where(n))
+
+    def _getitem(self, x: Any, idx: Any, n: fx.Node) -> Any:
+        if isinstance(x, Shape) and isinstance(idx, int):
+            return Size(x.of, idx)
+        if isinstance(x, tuple) and isinstance(idx, int):
+            return x[idx]
+        if isinstance(x, Result):
+            if idx == 0:
+                return Out(x.node, "output" if x.kind == "rnn" else "y")
+            raise Unsupported(f"item {idx} of a {x.kind} result (only the output can be drawn)",
+                              self.where(n))
+        if isinstance(x, Out):
+            return self._index(x, idx, n)
+        raise Unsupported(f"indexing {_kind(x)}", self.where(n))
+
+    def _index(self, x: Out, idx: Any, n: fx.Node) -> Out:
+        items = list(idx) if isinstance(idx, tuple) else [idx]
+        dim = 0
+        while dim < len(items) and items[dim] == slice(None):
+            dim += 1
+        if dim != len(items) - 1:
+            raise Unsupported("indexing more than one dim", self.where(n))
+        key = items[dim]
+        if isinstance(key, int):
+            return self._unary(n, "shape.select", {"dim": dim, "index": key}, [x], {})
+        if isinstance(key, slice) and all(v is None or isinstance(v, int)
+                                          for v in (key.start, key.stop, key.step)):
+            return self._unary(n, "shape.slice", {"dim": dim, "start": key.start or 0,
+                                                  "end": key.stop, "step": key.step or 1}, [x], {})
+        raise Unsupported("indexing with a tensor or a computed index", self.where(n))
+
+    def _merge(self, n: fx.Node, type_id: str, args: list[Any]) -> Out:
+        a, b = args
+        if type_id == "merge.add" and isinstance(a, PosEmb) != isinstance(b, PosEmb):
+            x, pos = (b, a) if isinstance(a, PosEmb) else (a, b)
+            return self._position(n, self.tensor(x, n), pos)
+        x, y = self.tensor(a, n), self.tensor(b, n)
+        inner = self.sc.node(x.node)
+        fxn = self.fx_of.get(inner.name)
+        if inner.type == type_id and x.port == "y" and fxn is not None and len(fxn.users) == 1:
+            inner.inputs.append(("x", y.node, y.port))
+            self.fx_of[inner.name] = n
+            return x
+        node = self.node(n, type_id, {}, [("x", x), ("x", y)])
+        return Out(node.name)
+
+    def _mean(self, n: fx.Node, args: list[Any]) -> Out:
+        a, b = args
+        if isinstance(a, Out) and type(b) is int:
+            inner = self.sc.node(a.node)
+            fxn = self.fx_of.get(inner.name)
+            if inner.type == "merge.add" and len(inner.inputs) == b and fxn is not None \
+                    and len(fxn.users) == 1:
+                inner.type = "merge.mean"
+                self.fx_of[inner.name] = n
+                return a
+        raise Unsupported("division has no node type (only a mean of an Add)", self.where(n))
+
+    def _position(self, n: fx.Node, x: Out, pos: PosEmb) -> Out:
+        m = pos.module
+        if m.padding_idx is not None or m.max_norm is not None:
+            raise Unsupported("a position embedding with padding_idx or max_norm", self.where(n))
+        node = self.node(n, "attention.learned_position",
+                         {"max_len": m.num_embeddings, "dropout": 0.0}, [("x", x)],
+                         pos.qualname.rpartition(".")[2] or "position", module=m,
+                         qualname=pos.qualname, rename={"embedding.weight": "weight"})
+        return Out(node.name)
+
+
+def _pairish(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return v[0] if len(set(v)) == 1 else list(v)
+    return v
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, Out):
+        return "a tensor"
+    return type(v).__name__
+
+
+def _target_name(n: fx.Node) -> str:
+    t = n.target
+    if callable(t):
+        mod = getattr(t, "__module__", "") or ""
+        return f"{mod + '.' if mod and mod != 'builtins' else ''}{getattr(t, '__name__', t)}"
+    return f".{t}()" if n.op == "call_method" else str(t)
