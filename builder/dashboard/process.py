@@ -9,15 +9,14 @@ threads (measured: ~10% of training throughput on 2 cores). Polling costs a few 
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
+from ..child import decode_event, python_child, start_python
 from .runs import TERMINAL, Event, append_event
 
 
@@ -61,14 +60,7 @@ class RunnerProcess(QObject):
         elif epochs:
             args += ["--epochs", str(epochs)]
         args += list(extra_args)  # --trust-code FILE, --init-weights FILE (imported models)
-        self.proc = QProcess(self)
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONUNBUFFERED", "1")
-        root = str(Path(__file__).resolve().parents[2])
-        env.insert("PYTHONPATH", root + (":" + env.value("PYTHONPATH")
-                                         if env.contains("PYTHONPATH") else ""))
-        self.proc.setProcessEnvironment(env)
-        self.proc.setWorkingDirectory(root)
+        self.proc = python_child(self)
         # stdout repeats the events; kept as a log (with any print() from user code)
         self.proc.setStandardOutputFile(str(run_dir / "stdout.log"), QProcess.OpenModeFlag.Append)
         self.proc.readyReadStandardError.connect(self._read_err)
@@ -77,7 +69,7 @@ class RunnerProcess(QObject):
         self.poll_timer = QTimer(self)
         self.poll_timer.setInterval(max(1, poll_ms))
         self.poll_timer.timeout.connect(self.poll)
-        self.proc.start(sys.executable, args)
+        start_python(self.proc, args)
         if poll_ms:
             self.poll_timer.start()
 
@@ -113,15 +105,11 @@ class RunnerProcess(QObject):
             self._line(raw)
 
     def _line(self, raw: bytes) -> None:
-        raw = raw.strip()
-        if not raw:
+        ev = decode_event(raw)
+        if isinstance(ev, bytes):
+            self._stderr.write(ev + b"\n")  # a line that is not an event: keep it in the log
             return
-        try:
-            ev = json.loads(raw)
-        except ValueError:
-            self._stderr.write(raw + b"\n")  # a line that is not an event: keep it in the log
-            return
-        if not isinstance(ev, dict):
+        if ev is None:
             return
         if ev.get("event") in TERMINAL:
             self._terminal = ev

@@ -10,13 +10,13 @@ search that has not exited a while later is terminated, and killed last.
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QTimer, Signal
+
+from ..child import decode_event, python_child, start_python
 
 #: How long a stopped search may take to checkpoint its running trial before it is terminated.
 STOP_GRACE_MS = 20_000
@@ -54,14 +54,7 @@ class SearchProcess(QObject):
         self._done = False
         log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_file, "ab")
-        self.proc = QProcess(self)
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONUNBUFFERED", "1")
-        root = str(Path(__file__).resolve().parents[2])
-        env.insert("PYTHONPATH", root + (":" + env.value("PYTHONPATH")
-                                         if env.contains("PYTHONPATH") else ""))
-        self.proc.setProcessEnvironment(env)
-        self.proc.setWorkingDirectory(root)
+        self.proc = python_child(self)
         self.proc.readyReadStandardOutput.connect(self._read_out)
         self.proc.readyReadStandardError.connect(self._read_err)
         self.proc.finished.connect(self._finished)
@@ -69,7 +62,7 @@ class SearchProcess(QObject):
         self.grace = QTimer(self)
         self.grace.setSingleShot(True)
         self.grace.timeout.connect(self._escalate)
-        self.proc.start(sys.executable, list(args))
+        start_python(self.proc, args)
 
     def running(self) -> bool:
         return self.proc.state() != QProcess.ProcessState.NotRunning
@@ -99,15 +92,11 @@ class SearchProcess(QObject):
             self._line(raw)
 
     def _line(self, raw: bytes) -> None:
-        raw = raw.strip()
-        if not raw:
+        ev = decode_event(raw)
+        if isinstance(ev, bytes):
+            self._log.write(ev + b"\n")  # a print() that is not an event: keep it in the log
             return
-        try:
-            ev = json.loads(raw)
-        except ValueError:
-            self._log.write(raw + b"\n")  # a print() that is not an event: keep it in the log
-            return
-        if not isinstance(ev, dict) or "event" not in ev:
+        if ev is None:
             return
         if ev["event"] in ("search_finished", "error"):
             self._last = ev

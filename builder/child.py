@@ -1,0 +1,45 @@
+"""What the app's child processes share (the training runner and the search): a Python child
+that imports this checkout and writes unbuffered, and the JSON-lines events it speaks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment
+
+#: The checkout (or installed tree) the child must import: the same code the window runs.
+ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def python_child(parent: QObject) -> QProcess:
+    """A QProcess set up to run ``python -m ...`` of this checkout, unbuffered; start it with
+    :func:`start_python`."""
+    proc = QProcess(parent)
+    env = QProcessEnvironment.systemEnvironment()
+    env.insert("PYTHONUNBUFFERED", "1")
+    env.insert("PYTHONPATH", ROOT + (":" + env.value("PYTHONPATH")
+                                     if env.contains("PYTHONPATH") else ""))
+    proc.setProcessEnvironment(env)
+    proc.setWorkingDirectory(ROOT)
+    return proc
+
+
+def start_python(proc: QProcess, args: Sequence[str]) -> None:
+    proc.start(sys.executable, list(args))
+
+
+def decode_event(raw: bytes) -> dict[str, Any] | None | bytes:
+    """One line of a child's output: the event (a dict with an ``event`` key), ``None`` for a
+    blank line or JSON that is not an event, or the raw bytes back when the line is not JSON (a
+    ``print`` of user code: the caller keeps it in its log)."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        ev = json.loads(raw)
+    except ValueError:
+        return raw
+    return ev if isinstance(ev, dict) and "event" in ev else None
