@@ -138,7 +138,7 @@ def test_lone_surrogate_is_refused_by_every_save_path_and_names_the_value(env, q
     w.choose_file = lambda caption, filt, save: str(env / "other.loom")
     _menu_action(w, "Save As…").trigger()
     assert w.messages[-1][0] == "Cannot save" and not (env / "other.loom").exists()
-    _menu_action(w, "Project file…").trigger()
+    _menu_action(w, "Project File…").trigger()
     assert w.messages[-1][0] == "Cannot export" and not (env / "other.loom").exists()
     n = len(w.messages)
     assert w.autosave() is None
@@ -189,7 +189,7 @@ def test_every_save_path_survives_a_writer_that_raises(env, qtbot, monkeypatch):
         with monkeypatch.context() as patch:  # only the writer; the app's env stays set
             patch.setattr(Project, "to_json", boom)
             patch.setattr(Project, "model_dump_json", boom)
-            for text in ("Save", "Save As…", "Project file…"):
+            for text in ("Save", "Save As…", "Project File…"):
                 n = len(w.messages)
                 _menu_action(w, text).trigger()
                 assert len(w.messages) == n + 1, (failure, text)
