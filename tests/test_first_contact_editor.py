@@ -5,10 +5,9 @@ views, a gallery that opened the wrong row, yes/no unsaved prompts, a warning-bo
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from PySide6.QtCore import QCoreApplication, QPointF, QSettings, Qt, QTimer
+from helpers import isolated_app
+from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
@@ -21,14 +20,9 @@ SHOTS = __import__("conftest").SCREENSHOTS
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
     """A 1280×800 main window (a laptop), settings and recovery files inside tmp_path."""
-    monkeypatch.setenv("LAYERLOOM_DATA_DIR", str(tmp_path / "data"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "ini"))
-    QCoreApplication.setOrganizationName(f"LayerloomTest{uuid.uuid4().hex[:6]}")
-    from builder.app import make_app
+    isolated_app(tmp_path, monkeypatch)
     from builder.main_window import MainWindow
 
-    make_app()
     w = MainWindow(_chain(3))
     w.messages = []
     w.inform = lambda title, text: w.messages.append((title, text))

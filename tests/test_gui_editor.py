@@ -3,10 +3,9 @@ refusals, undo/redo. Screenshots go to tests/screenshots/ (look at them)."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from PySide6.QtCore import QCoreApplication, QMimeData, QPoint, QPointF, QSettings, Qt
+from helpers import isolated_app
+from PySide6.QtCore import QCoreApplication, QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 
@@ -19,14 +18,9 @@ SHOTS = __import__("conftest").SCREENSHOTS
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
     """A main window with settings, recovery files and dialogs kept inside tmp_path."""
-    monkeypatch.setenv("LAYERLOOM_DATA_DIR", str(tmp_path / "data"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "ini"))
-    QCoreApplication.setOrganizationName(f"LayerloomTest{uuid.uuid4().hex[:6]}")
-    from builder.app import make_app
+    isolated_app(tmp_path, monkeypatch)
     from builder.main_window import MainWindow
 
-    make_app()
     w = MainWindow(_empty())
     w.messages = []
     w.ask = lambda title, text: True
