@@ -18,12 +18,19 @@ generated eager <= 1.01; optimised <= 0.8 for the conv net on CPU.
 from __future__ import annotations
 
 import argparse
+import copy
+import ctypes
+import gc
 import json
+import os
 import random
+import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from resource import RUSAGE_THREAD
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -135,14 +142,18 @@ def engine_step(name: str, batch: tuple, hyper: dict, optimize: bool):
     inputs = prepare(project, load_data=False).input_specs
     recipe, _ = setup(recipe_cls, {"net": net}, data, hp, torch.device("cpu"), inputs,
                       say=notes.append)
-    return net, (lambda: recipe.train_step(batch, 0)), notes
+    return net, (lambda: recipe.train_step(batch, 0)), notes, hp
 
 
-def hand_step(model: nn.Module, batch: tuple, hyper: dict, lm: bool):
-    if hyper["optimizer"] == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=hyper["lr"], momentum=0.9)
+def hand_step(model: nn.Module, batch: tuple, hp: dict, lm: bool):
+    """The loop anyone writes, with the engine's optimiser settings (so the update is the same
+    arithmetic: AdamW's default weight decay 0.01 would be extra work the engine skips)."""
+    if hp["optimizer"] == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=hp["lr"], momentum=hp["momentum"],
+                              weight_decay=hp["weight_decay"])
     else:
-        opt = torch.optim.AdamW(model.parameters(), lr=hyper["lr"])
+        opt = torch.optim.AdamW(model.parameters(), lr=hp["lr"], betas=tuple(hp["betas"]),
+                                weight_decay=hp["weight_decay"])
     x = batch[0]
 
     def step() -> Tensor:
@@ -158,16 +169,113 @@ def hand_step(model: nn.Module, batch: tuple, hyper: dict, lm: bool):
     return step
 
 
-def timed(step, n: int) -> float:
-    t0 = time.perf_counter()
+# ---- the measurement ----------------------------------------------------------------------------
+
+
+def timed_block(step: Callable[[], object], n: int) -> tuple[int, int, int]:
+    """``n`` steps: (wall ns, this thread's CPU ns, page faults). With one torch thread every
+    kernel, forward and backward (CPU autograd runs on the calling thread), runs on this thread,
+    so its CPU time leaves out the time other processes hold the core: the figure that survives
+    a loaded VM. The page faults say whether the step still gets fresh memory from the OS."""
+    f0 = resource.getrusage(RUSAGE_THREAD).ru_minflt
+    w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
     for _ in range(n):
         step()
-    return (time.perf_counter() - t0) / n
+    w, c = time.perf_counter_ns() - w0, time.thread_time_ns() - c0
+    return w, c, resource.getrusage(RUSAGE_THREAD).ru_minflt - f0
+
+
+def steady_allocator() -> bool:
+    """Keep freed memory in the process (glibc: no mmap'd chunks, no trimming of the heap).
+
+    By default glibc hands large freed blocks back to the OS and the next step faults them in
+    again (hundreds of faults, about 2% of a step here), and whether a step does so depends on
+    the allocation history, not on its code: which contender paid flipped from run to run. With
+    the memory kept, as torch's caching allocator keeps it on CUDA, every contender reuses its
+    memory after warm-up and the timing compares the computation. False where this is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4
+    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+
+
+def bootstrap_median(xs: list[float], rounds: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the median of ``xs``."""
+    rng = random.Random(seed)
+    n = len(xs)
+    meds = sorted(statistics.median(rng.choices(xs, k=n)) for _ in range(rounds))
+    return meds[int(0.025 * rounds)], meds[int(0.975 * rounds) - 1]
+
+
+def summary(ratios: list[float]) -> dict:
+    """Median of the per-pair ratios, its 95% bootstrap CI and the p25-p75 spread."""
+    q = statistics.quantiles(ratios, n=4)
+    lo, hi = bootstrap_median(ratios)
+    return {"median": round(statistics.median(ratios), 4), "ci95": [round(lo, 4), round(hi, 4)],
+            "p25_p75": [round(q[0], 4), round(q[2], 4)]}
+
+
+def measure(steps_of: dict[str, Callable[[], object]], reps: int, steps: int,
+            warmup: int) -> dict[str, dict[str, list[int]]]:
+    """``reps`` rounds; a round runs every contender twice, ``steps`` steps a block, in a
+    palindrome (A B C C B A) whose start rotates round to round. The palindrome cancels any
+    linear drift within a round (thermal, a neighbour's job starting); the rotation gives each
+    contender each position equally. Garbage collection is off while timing and run between
+    rounds, so no contender pays for another's garbage. Warm-up runs at least ``warmup`` blocks
+    of each, then goes on (up to MAX_WARMUP) until a pass where no contender page-faults."""
+    names = list(steps_of)
+    for i in range(max(warmup, MAX_WARMUP)):  # until no contender faults in fresh memory
+        faults = [timed_block(steps_of[k], steps)[2] for k in names]
+        if i + 1 >= warmup and not any(faults):
+            break
+    out = {k: {"wall": [], "cpu": [], "faults": []} for k in names}
+    gc.collect()
+    gc.disable()
+    try:
+        for r in range(reps):
+            order = names[r % len(names):] + names[:r % len(names)]
+            got: dict[str, list[tuple[int, int, int]]] = {k: [] for k in names}
+            for k in order + order[::-1]:
+                got[k].append(timed_block(steps_of[k], steps))
+            for k, blocks in got.items():
+                for i, c in enumerate(("wall", "cpu", "faults")):
+                    out[k][c].append(sum(b[i] for b in blocks))
+            gc.enable()
+            gc.collect()
+            gc.disable()
+    finally:
+        gc.enable()
+    return out
+
+
+def work(step: Callable[[], object]) -> dict[str, int]:
+    """What one step does, counted rather than timed (so no neighbour's load can blur it): the
+    ATen operators it runs (forward, backward and update) and the Python calls around them."""
+    step()
+    calls = [0]
+
+    def count(_frame: object, event: str, _arg: object) -> None:
+        if event in ("call", "c_call"):
+            calls[0] += 1
+
+    sys.setprofile(count)
+    try:
+        step()
+    finally:
+        sys.setprofile(None)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        step()
+    ops = sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
+    return {"aten_ops": ops, "python_calls": calls[0]}
 
 
 def compare(name: str, hand: nn.Module, batch: tuple, hyper: dict, lm: bool, reps: int,
-            steps: int) -> dict:
-    gen, gen_step, _ = engine_step(name, batch, hyper, optimize=False)
+            steps: int, warmup: int, optimized: bool, control: bool) -> dict:
+    gen, gen_step, _, hp = engine_step(name, batch, hyper, optimize=False)
     copy_weights(gen, hand)
     x = batch[0][:, :-1] if lm else batch[0]
     with torch.no_grad():
@@ -176,55 +284,113 @@ def compare(name: str, hand: nn.Module, batch: tuple, hyper: dict, lm: bool, rep
         gen.train(), hand.train()
     if not same:
         raise SystemExit(f"{name}: the hand-written model computes something else")
-    t0 = time.perf_counter()
-    _, opt_step, notes = engine_step(name, batch, hyper, optimize=True)
-    opt_step()  # the first step compiles
-    compile_s = time.perf_counter() - t0
-    steps_of = {"hand": hand_step(hand, batch, hyper, lm), "eager": gen_step,
-                "optimized": opt_step}
-    for s in steps_of.values():  # warm-up
-        timed(s, 2)
-    times: dict[str, list[float]] = {k: [] for k in steps_of}
-    rng = random.Random(0)
-    for _ in range(reps):
-        order = list(steps_of)
-        rng.shuffle(order)
-        for k in order:
-            times[k].append(timed(steps_of[k], steps))
-    out = {"model": name, "threads": torch.get_num_threads(), "reps": reps,
-           "steps_per_rep": steps, "batch": list(batch[0].shape),
-           "hand_ms": round(1e3 * statistics.median(times["hand"]), 2),
-           "compile_s": round(compile_s, 1),
-           "compile_notes": [n.get("message", n.get("kind")) for n in notes]}
-    for k in ("eager", "optimized"):
-        ratios = sorted(a / b for a, b in zip(times[k], times["hand"], strict=True))
-        q = statistics.quantiles(ratios, n=4)
-        out[f"{k}_ms"] = round(1e3 * statistics.median(times[k]), 2)
-        out[f"{k}_vs_hand"] = round(statistics.median(ratios), 3)
-        out[f"{k}_spread_p25_p75"] = [round(q[0], 3), round(q[2], 3)]
+    steps_of = {"hand": hand_step(hand, batch, hp, lm), "eager": gen_step}
+    if control:  # a second copy of the hand-written model: its ratio is the method's noise floor
+        twin = copy.deepcopy(hand)
+        steps_of["hand_twin"] = hand_step(twin, batch, hp, lm)
+    out: dict = {"model": name, "threads": torch.get_num_threads(), "reps": reps,
+                 "steps_per_block": steps, "blocks_per_rep": 2, "batch": list(batch[0].shape)}
+    if optimized:
+        t0 = time.perf_counter()
+        _, opt_step, notes, _ = engine_step(name, batch, hyper, optimize=True)
+        opt_step()  # the first step compiles
+        out["compile_s"] = round(time.perf_counter() - t0, 1)
+        out["compile_notes"] = [n.get("message", n.get("kind")) for n in notes]
+        steps_of["optimized"] = opt_step
+    out["work_per_step"] = {k: work(steps_of[k]) for k in ("hand", "eager")}
+    times = measure(steps_of, reps, steps, warmup)
+    out["contenders"] = list(steps_of)
+    per_step = 2 * steps * 1e6  # ns per round -> ms per step
+    for k in steps_of:
+        out[f"{k}_ms"] = {c: round(statistics.median(times[k][c]) / per_step, 3)
+                          for c in ("wall", "cpu")}
+        out[f"{k}_faults_per_step"] = round(sum(times[k]["faults"]) / (2 * steps * reps), 1)
+    for k in steps_of:
+        if k == "hand":
+            continue
+        for c in ("cpu", "wall"):
+            ratios = [a / b for a, b in zip(times[k][c], times["hand"][c], strict=True)]
+            out[f"{k}_vs_hand_{c}"] = summary(ratios)
     return out
+
+
+#: Most warm-up blocks per contender (the engine's heap settles within about 40 steps).
+MAX_WARMUP = 60
+
+#: Fewer rounds than this and a bootstrap interval says little: no verdict is printed.
+MIN_REPS = 20
+
+
+def verdict(res: dict) -> str:
+    """One line per contender: the figure, its CI and whether the target holds."""
+    lines = []
+    targets = {"eager": 1.01, "optimized": 0.8 if "resnet" in res["model"] else None,
+               "hand_twin": None}
+    for k, target in targets.items():
+        if f"{k}_vs_hand_cpu" not in res:
+            continue
+        c, w = res[f"{k}_vs_hand_cpu"], res[f"{k}_vs_hand_wall"]
+        line = (f"{res['model']:>15} {k:>9}/hand: cpu {c['median']:.3f} "
+                f"[95% CI {c['ci95'][0]:.3f}-{c['ci95'][1]:.3f}, p25-p75 {c['p25_p75'][0]:.3f}-"
+                f"{c['p25_p75'][1]:.3f}]  wall {w['median']:.3f} "
+                f"[CI {w['ci95'][0]:.3f}-{w['ci95'][1]:.3f}]")
+        if target is not None and res["reps"] < MIN_REPS:
+            line += f"  target <= {target}: (too few rounds for a verdict)"
+        elif target is not None:
+            held = "held" if c["ci95"][1] <= target else (
+                "median only" if c["median"] <= target else "MISSED")
+            line += f"  target <= {target}: {held}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1, help="torch threads (pinned)")
-    ap.add_argument("--reps", type=int, default=30)
-    ap.add_argument("--steps", type=int, default=3, help="steps per contender per repetition")
+    ap.add_argument("--reps", type=int, default=40, help="rounds (each one pair of ratios)")
+    ap.add_argument("--steps", type=int, default=3, help="steps per timed block")
+    ap.add_argument("--warmup", type=int, default=5,
+                    help="fewest untimed blocks per contender")
     ap.add_argument("--models", default="resnet,gpt")
+    ap.add_argument("--no-optimized", action="store_true", help="eager vs hand only (no compile)")
+    ap.add_argument("--control", action="store_true",
+                    help="also time a copy of the hand-written model (an A/A ratio: the noise)")
+    ap.add_argument("--system-malloc", action="store_true",
+                    help="leave glibc's allocator at its defaults (memory back to the OS)")
+    ap.add_argument("--cpu", type=int, default=None, help="pin the process to this CPU core")
+    ap.add_argument("--json", action="store_true", help="also print the full JSON record")
     a = ap.parse_args()
+    if not a.system_malloc and not steady_allocator():
+        print("(not glibc: the allocator's defaults stay)", flush=True)
+    if a.cpu is not None:
+        os.sched_setaffinity(0, {a.cpu})
     torch.set_num_threads(a.threads)
     g = torch.Generator().manual_seed(0)
+    runs = []
     if "resnet" in a.models:
         batch = (torch.randn(64, 3, 32, 32, generator=g), torch.randint(0, 4, (64,), generator=g))
-        print(json.dumps(compare("resnet18-small", ResNet18Small(), batch,
-                                 {"optimizer": "sgd", "lr": 0.01}, False, a.reps, a.steps)),
-              flush=True)
+        runs.append(("resnet18-small", ResNet18Small(), batch, {"optimizer": "sgd", "lr": 0.01},
+                     False))
     if "gpt" in a.models:
         ids = torch.randint(0, 96, (16, 65), generator=g)
-        print(json.dumps(compare("gpt-small", GPTSmall(), (ids,),
-                                 {"optimizer": "adamw", "lr": 3e-4, "grad_clip": 0.0,
-                                  "schedule": "constant", "warmup_steps": 0}, True, a.reps,
-                                 a.steps)), flush=True)
+        runs.append(("gpt-small", GPTSmall(), (ids,),
+                     {"optimizer": "adamw", "lr": 3e-4, "grad_clip": 0.0,
+                      "schedule": "constant", "warmup_steps": 0}, True))
+    for name, hand, batch, hyper, lm in runs:
+        res = compare(name, hand, batch, hyper, lm, a.reps, a.steps, a.warmup,
+                      not a.no_optimized, a.control)
+        if a.json:
+            print(json.dumps(res), flush=True)
+        ms = "  ".join(f"{k} {res[k + '_ms']['cpu']:.1f}" for k in ("hand", "eager", "optimized",
+                                                                    "hand_twin")
+                       if k + "_ms" in res)
+        print(f"{name:>15} ms/step (cpu): {ms}", flush=True)
+        w = res["work_per_step"]
+        faults = ", ".join(f"{k} {res[k + '_faults_per_step']}" for k in res["contenders"])
+        print(f"{name:>15} per step: aten ops hand {w['hand']['aten_ops']} eager "
+              f"{w['eager']['aten_ops']}, python calls hand {w['hand']['python_calls']} eager "
+              f"{w['eager']['python_calls']}; page faults while timed: {faults}", flush=True)
+        print(verdict(res), flush=True)
 
 
 if __name__ == "__main__":

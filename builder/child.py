@@ -14,14 +14,27 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment
 ROOT = str(Path(__file__).resolve().parents[1])
 
 
-def python_child(parent: QObject) -> QProcess:
+#: The thread-pool sizes of the libraries a child may load (torch's OpenMP and MKL, NumPy's
+#: OpenBLAS), all set alike when the child's torch threads are chosen.
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def python_child(parent: QObject, threads: int | None = None) -> QProcess:
     """A QProcess set up to run ``python -m ...`` of this checkout, unbuffered; start it with
-    :func:`start_python`."""
+    :func:`start_python`.
+
+    ``threads``: the child's CPU threads, also set in its environment (``OMP_NUM_THREADS``
+    and the like), so every thread pool the child starts, not only torch's, has that size,
+    exactly as ``OMP_NUM_THREADS=N layerloom train`` has: a NumPy or MKL pool of the default
+    size (every core) spins beside a 1-thread run on a 2-core machine."""
     proc = QProcess(parent)
     env = QProcessEnvironment.systemEnvironment()
     env.insert("PYTHONUNBUFFERED", "1")
     env.insert("PYTHONPATH", ROOT + (":" + env.value("PYTHONPATH")
                                      if env.contains("PYTHONPATH") else ""))
+    if threads:
+        for name in THREAD_VARS:
+            env.insert(name, str(max(1, threads)))
     proc.setProcessEnvironment(env)
     proc.setWorkingDirectory(ROOT)
     return proc

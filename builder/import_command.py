@@ -20,13 +20,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, help="the .loom file to write")
     p.add_argument("--input", action="append", metavar="SHAPE",
                    help="example input shape with symbolic dims, e.g. N,3,224,224 (once per "
-                   "input); default: what the first layer implies")
+                   "input; 'graph' for a Graph argument, after node features V,F); default: "
+                   "what the first layer implies")
     p.add_argument("--dtype", action="append", choices=("float", "long"),
                    help="dtype of each input (long for token ids); default float")
     p.add_argument("--leaf", action="append", default=[], metavar="CLASS",
                    help="keep submodules of this class as your code (an opaque node)")
-    p.add_argument("--weights", help="also write the imported weights here (default: beside "
-                   "the project, FILE.weights.safetensors)")
+    p.add_argument("--weights", help="also write the imported weights into this one file "
+                   "(they always go beside the project too, into FILE.weights/)")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest output difference accepted, relative to the output's size")
 

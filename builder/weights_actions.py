@@ -1,11 +1,14 @@
-"""File ▸ Load Weights… and File ▸ Export ▸ ONNX…: weights in, ONNX out, from the window.
+"""File ▸ Load Weights… and File ▸ Export ▸ ONNX…: weights in, ONNX out, from the window
+(the export itself runs in a child process, :mod:`builder.onnx_action`).
 
 Both work on the networks the generated code makes (``compiler.build``), so the weights loaded
 are those of the very modules that train and export. Loading matches by name, then by order and
 shape (``compiler.weights``), shows the report, and asks before a partial load; the accepted
 state_dicts are kept for the session (the ONNX export uses them) and, for a saved project, written
-beside it as ``<project>.weights/<network>.safetensors``. The ONNX item is greyed out, with the
-install hint as its tip, when onnx, onnxscript or onnxruntime is missing.
+into its weights folder, ``<project>.weights/<network>.safetensors`` (``compiler.project_weights``,
+where an import's weights go too), which the Training panel then offers to start from. The ONNX
+item is greyed out, with the install hint as its tip, when onnx, onnxscript or onnxruntime is
+missing.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QMainWindow, QMenu
+from PySide6.QtWidgets import QMainWindow, QMenu
 
 if TYPE_CHECKING:
+    from builder.onnx_action import OnnxExportJob
     from compiler.weights import WeightsReport
 
 #: The main window (its document, dialogs and menus); not imported, so no cycle with main_window.
@@ -69,28 +72,19 @@ def _action_after(menu: QMenu, submenu: QMenu | None) -> QAction | None:
     return None
 
 
-class _Busy:
-    """A wait cursor while a slow action (an ONNX export: seconds) runs in the window."""
-
-    def __enter__(self) -> None:
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-
-    def __exit__(self, *exc: object) -> None:
-        QApplication.restoreOverrideCursor()
-
-
 def load_weights(w: MainWindow, path: str | None = None) -> dict[str, WeightsReport]:
     """Load a weights file into the project's networks; the report per network loaded (empty
     when nothing was loaded: refused, cancelled, or a file that is no weights)."""
     from compiler.build import build
+    from compiler.keymaps import adapt
     from compiler.weights import (
         WeightsError,
         load_into,
         match,
+        migrate_legacy,
         pick_state_dict,
         read_weights,
-        save_weights,
-        weights_dir,
+        save_project_weights,
     )
 
     path = path or w.choose_file("Load weights", WEIGHTS_FILTER, False)
@@ -114,6 +108,7 @@ def load_weights(w: MainWindow, path: str | None = None) -> dict[str, WeightsRep
         if state is None:
             continue
         model = built.instantiate(name)
+        state = adapt(model.state_dict(), state)  # a known published layout, as our keys
         plans.append((name, model, state, match(name, model.state_dict(), state)))
     if not plans:
         w.inform("Weights not loaded", f"{path} holds state_dicts for "
@@ -134,48 +129,57 @@ def load_weights(w: MainWindow, path: str | None = None) -> dict[str, WeightsRep
         w.loaded_weights[name] = model.state_dict()
     where = ""
     if w.document.path is not None:
-        folder = weights_dir(w.document.path)
         try:
-            for name in reports:
-                save_weights(w.loaded_weights[name], folder / f"{name}.safetensors")
+            migrate_legacy(w.document.path)  # an older import's file: its networks stay
+            folder = save_project_weights(w.document.path,
+                                          {name: w.loaded_weights[name] for name in reports},
+                                          {"source": Path(path).name})
             where = f"\n\nSaved as {folder}/<network>.safetensors."
-        except OSError as err:
-            where = f"\n\nNot saved beside the project ({err.strerror or err})."
+        except (OSError, WeightsError) as err:
+            where = f"\n\nNot saved beside the project ({getattr(err, 'strerror', None) or err})."
+        _offer_in_training(w)
     w.inform("Weights loaded", "\n".join(line for r in reports.values() for line in r.lines())
              + where)
     w.show_status(f"Loaded weights from {Path(path).name} into {', '.join(reports)}")
     return reports
 
 
-def export_onnx(w: MainWindow, folder: str | None = None) -> list[Path]:
-    """Write and check model.onnx per network (with the loaded weights, if any)."""
-    from compiler.onnx_export import OnnxExportError, OnnxUnavailable
-    from compiler.onnx_export import export_onnx as export
+def _offer_in_training(w: MainWindow) -> None:
+    """The Training panel offers "start from the project's weights" now that it has some."""
+    panel = getattr(w, "training", None)
+    form = getattr(panel, "form", None)
+    if form is None or w.document.path is None:
+        return
+    from builder.dashboard.imported import imported_weights
 
+    form.set_imported_weights(imported_weights(Path(w.document.path)))
+
+
+def export_onnx(w: MainWindow, folder: str | None = None) -> OnnxExportJob | None:
+    """Start writing and checking model.onnx per network (with the loaded weights, if any) in
+    a child process (:mod:`builder.onnx_action`); the job, or None when nothing started. The
+    window stays live; the status bar shows progress and a dialog the result."""
+    from builder.onnx_action import start_export
+
+    running = getattr(w, "onnx_job", None)
+    if running is not None and running.running():
+        w.inform("ONNX export running", "An ONNX export is still running; wait for its result.")
+        return None
     folder = folder or w.choose_dir("Export ONNX to folder")
     if not folder:
-        return []
+        return None
     analysis = w.document.analyze_now()
     if not analysis.ok:
         w.inform("Cannot export", "Fix these errors first:\n"
                  + "\n".join(str(d) for d in analysis.errors[:10]))
-        return []
+        return None
     weights = {k: v for k, v in getattr(w, "loaded_weights", {}).items()
                if k in analysis.networks}
-    w.show_status("Exporting ONNX (tracing and checking in onnxruntime)…")
     try:
-        with _Busy():
-            results = export(analysis, folder, weights=weights or None)
-    except (OnnxExportError, OnnxUnavailable) as err:
-        w.inform("ONNX not exported", str(err))
-        return []
-    except OSError as err:
-        w.inform("ONNX not exported", f"cannot write to {folder}: {err.strerror or err}")
-        return []
-    lines = [r.line() + "".join(f"\n  note: {n}" for n in r.notes) for r in results]
-    w.inform("ONNX exported", "\n".join(lines))
-    w.show_status("Exported " + ", ".join(str(r.path) for r in results))
-    return [r.path for r in results]
+        return start_export(w, folder, w.document.project, weights or None)
+    except (OSError, ValueError, TypeError) as err:  # the snapshot could not be written
+        w.inform("ONNX not exported", f"cannot prepare the export: {err}")
+        return None
 
 
 __all__ = ["add_weights_actions", "export_onnx", "load_weights"]

@@ -33,7 +33,8 @@ class BuiltModule:
 
     def instantiate(self, name: str | None = None, weights: str | None = None) -> nn.Module:
         """A fresh instance of one network (the only one if ``name`` is omitted); ``weights``: a
-        file of ``compiler.weights`` (an import's weights) loaded into it, strictly."""
+        project's weights folder or a safetensors file (``compiler.project_weights``) loaded
+        into it, strictly."""
         nets = self.networks
         if name is None:
             if len(nets) != 1:
@@ -41,9 +42,9 @@ class BuiltModule:
             name = next(iter(nets))
         model = nets[name]()
         if weights is not None:
-            from .imported_weights import load_into
+            from .project_weights import load_project_weights
 
-            load_into(model, name, weights)
+            load_project_weights(model, name, weights)
         return model
 
 

@@ -493,7 +493,7 @@ class _Generator:
             return CallExpr("nn.Sequential", tuple(_compress(list(ctors))), tag)
         texts = [flat(c) for c in ctors]
         if len(set(texts)) == 1:
-            return CallExpr("nn.ModuleList", (f"[{texts[0]} for _ in range({n})]",), tag)
+            return CallExpr("nn.ModuleList", (Repeat(ctors[0], n, star=False),), tag)
         return CallExpr("nn.ModuleList", (f"[{', '.join(texts)}]",), tag)
 
     # -- classes ------------------------------------------------------------------------------

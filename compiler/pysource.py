@@ -207,11 +207,13 @@ class CallExpr:
 
 @dataclass(frozen=True)
 class Repeat:
-    """``*[item for _ in range(n)]``: n equal submodules inside a Sequential."""
+    """``*[item for _ in range(n)]``: n equal submodules inside a Sequential; unstarred
+    (``star=False``), the list a ModuleList takes."""
 
     item: "Expr"
     n: int
     tag: str = ""
+    star: bool = True
 
 
 Expr = Union[str, CallExpr, Repeat]
@@ -228,7 +230,8 @@ def flat(expr: Expr) -> str:
     if isinstance(expr, str):
         return expr
     if isinstance(expr, Repeat):
-        return f"*[{flat(expr.item)} for _ in range({expr.n})]" + expr.tag
+        star = "*" if expr.star else ""
+        return f"{star}[{flat(expr.item)} for _ in range({expr.n})]" + expr.tag
     return f"{expr.func}({', '.join(flat(a) for a in expr.args)})" + expr.tag
 
 
@@ -249,7 +252,7 @@ def layout(expr: Expr, indent: int, prefix: str, suffix: str = "") -> list[str]:
         return [one]
     inner = " " * (indent + 4)
     if isinstance(expr, Repeat):
-        head = pad + prefix + "*["
+        head = pad + prefix + ("*[" if expr.star else "[")
         body = layout(expr.item, indent + 4, "")
         loop = f"{inner}for _ in range({expr.n})"
         return [head] + body + [loop, pad + "]" + suffix + expr.tag]
@@ -257,7 +260,8 @@ def layout(expr: Expr, indent: int, prefix: str, suffix: str = "") -> list[str]:
     close = pad + ")" + suffix
     if expr.args:
         hug = inner + ", ".join(flat(a) for a in expr.args)
-        if width(hug) <= LINE_LENGTH and not any(isinstance(a, Repeat) for a in expr.args):
+        starred = any(isinstance(a, Repeat) and a.star for a in expr.args)
+        if width(hug) <= LINE_LENGTH and not starred:
             return [head + expr.tag, hug, close]
     lines = [head + expr.tag]
     for a in expr.args:

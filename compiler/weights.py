@@ -20,7 +20,6 @@ then every matched tensor is loaded and the rest keep their initial values.
 
 from __future__ import annotations
 
-import json
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -30,6 +29,22 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
+from .keymaps import adapt
+from .project_weights import (
+    NETWORKS_MARK,
+    ORDER_MARK,
+    ProjectWeightsError,
+    legacy_weights_file,
+    load_project_weights,
+    migrate_legacy,
+    read_project_weights,
+    read_safetensors,
+    save_project_weights,
+    stored_weights,
+    weights_dir,
+    write_safetensors,
+)
+
 #: Prefixes a saved state_dict may carry that name no layer (DDP, torch.compile).
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 #: Keys under which checkpoints commonly keep the state_dict itself.
@@ -38,10 +53,6 @@ CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "module", "weights"
 #: A weights file larger than this is refused before reading (a 13B model in fp32 is 52 GB).
 MAX_FILE_BYTES = 16 * 2**30
 SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-#: safetensors metadata key saying the file holds several networks as ``<network>/<key>``.
-NETWORKS_MARK = "layerloom.networks"
-#: safetensors metadata key holding the keys' order (the file format keeps none).
-ORDER_MARK = "layerloom.order"
 
 
 class WeightsError(Exception):
@@ -202,42 +213,9 @@ def _is_safetensors(path: Path) -> bool:
 
 def _read_safetensors(path: Path) -> dict[str, dict[str, Tensor]]:
     try:
-        from safetensors.torch import load_file
-    except ImportError:
-        raise WeightsError(f"{path} is a safetensors file and the safetensors package is "
-                           "missing", "pip install safetensors") from None
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-        nested = meta.get(NETWORKS_MARK) == "1"
-        tensors = dict(load_file(str(path), device="cpu"))
-        order = _order(meta.get(ORDER_MARK), tensors)
-        tensors = {k: tensors[k] for k in order}
-    except Exception as err:  # a damaged header, a truncated file
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise WeightsError(f"{path} is not a readable safetensors file ({first})",
-                           "export the weights again") from None
-    if not nested:
-        return {"": tensors}
-    out: dict[str, dict[str, Tensor]] = {}
-    for key, value in tensors.items():
-        net, _, name = key.partition("/")
-        out.setdefault(net, {})[name] = value
-    return out
-
-
-def _order(text: str | None, tensors: Mapping[str, Tensor]) -> list[str]:
-    """The keys in the order the state_dict had when we saved it (kept in the metadata), else in
-    the file's (name) order: safetensors itself keeps no order."""
-    try:
-        order = json.loads(text) if text else []
-    except ValueError:
-        order = []
-    if not isinstance(order, list) or sorted(map(str, order)) != sorted(tensors):
-        return list(tensors)
-    return [str(k) for k in order]
+        return read_safetensors(path)
+    except ProjectWeightsError as err:
+        raise WeightsError(err.message, err.hint) from None
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -331,6 +309,7 @@ def load_into(model: nn.Module, network: str, source: str | Path | Mapping[str, 
                                "pick the file exported for this network")
         source = picked
     target = model.state_dict()
+    source = adapt(target, source)  # a published layout (HF GPT-2/BERT, ...) renamed to ours
     report = match(network, target, source)
     if not report.complete and not allow_partial:
         raise WeightsRefused(network, report)
@@ -342,42 +321,18 @@ def load_into(model: nn.Module, network: str, source: str | Path | Mapping[str, 
     return report
 
 
-def save_weights(state: Mapping[str, Any], path: str | Path) -> Path:
-    """A state_dict, or several by network name, as one ``.safetensors`` file.
-
-    Several networks are stored as ``<network>/<key>`` with a metadata mark, and
-    :func:`read_weights` gives them back by name; a single state_dict stays a plain one that any
-    torch code loads. Shared tensors (a tied embedding) are written once per name: safetensors
-    refuses aliases, so each gets its own copy. Written atomically.
-    """
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nested = bool(state) and all(isinstance(v, Mapping) for v in state.values())
-    flat: dict[str, Tensor] = {}
-    if nested:
-        for net, sd in state.items():
-            for k, v in sd.items():
-                flat[f"{net}/{k}"] = v
-    else:
-        flat = dict(state)
-    plain = {k: v.detach().cpu().contiguous().clone() for k, v in flat.items()}
-    tmp = path.with_name(path.name + ".partial")
-    meta = {ORDER_MARK: json.dumps(list(plain))}  # safetensors sorts keys; matching by order
-    if nested:                                     # needs the state_dict's own order back
-        meta[NETWORKS_MARK] = "1"
-    save_file(plain, str(tmp), metadata=meta)
-    tmp.replace(path)
-    return path
+def save_weights(state: Mapping[str, Any], path: str | Path,
+                 info: Mapping[str, str] | None = None) -> Path:
+    """A state_dict, or several by network name, as one ``.safetensors`` file
+    (:func:`compiler.project_weights.write_safetensors`: a single state_dict stays a plain one
+    any torch code loads; several are ``<network>/<key>``; written atomically)."""
+    return write_safetensors(state, path, info)
 
 
-def weights_dir(project_path: str | Path) -> Path:
-    """Where the app keeps a project's loaded weights: ``<project>.weights/`` beside the file,
-    one ``<network>.safetensors`` each (plain state_dicts any torch code can load)."""
-    p = Path(project_path)
-    return p.with_name(p.stem + ".weights")
-
-
-__all__ = ["Pair", "WeightsError", "WeightsRefused", "WeightsReport", "load_into", "match",
-           "pick_state_dict", "read_weights", "save_weights", "weights_dir"]
+#: a project's own weights (its ``<project>.weights/`` folder) are compiler.project_weights's,
+#: re-exported here beside the reading and matching of any weights file
+__all__ = ["NETWORKS_MARK", "ORDER_MARK", "Pair", "ProjectWeightsError", "WeightsError",
+           "WeightsRefused", "WeightsReport", "legacy_weights_file", "load_into",
+           "load_project_weights", "match", "migrate_legacy", "pick_state_dict",
+           "read_project_weights", "read_weights", "save_project_weights", "save_weights",
+           "stored_weights", "weights_dir"]

@@ -483,3 +483,289 @@ REFERENCES: dict[str, tuple] = {
     "bert-base": (BertModel, lambda: _ids(16, 16), 109_482_240),
     "gpt2": (GPT2, lambda: _ids(16), 124_439_808),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Published module trees (Hugging Face GPT-2 and BERT, torchvision EfficientNet), for key maps
+# ---------------------------------------------------------------------------------------------
+# Written from the libraries' module layouts so their state_dicts carry the published keys and
+# shapes exactly (transformers and torchvision are not installed here). The buffers old
+# checkpoints carry (GPT-2's attn.bias/masked_bias, BERT's position_ids) are persistent, as in
+# the files on the hub, so a key map must drop them.
+
+
+class HFConv1D(nn.Module):
+    """transformers' ``Conv1D``: a linear layer whose weight is stored ``[in, out]``."""
+
+    def __init__(self, nf: int, nx: int) -> None:
+        super().__init__()
+        self.nf = nf
+        self.weight = nn.Parameter(torch.empty(nx, nf).normal_(std=0.02))
+        self.bias = nn.Parameter(torch.zeros(nf))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = torch.addmm(self.bias, x.reshape(-1, x.size(-1)), self.weight)
+        return out.view(*x.shape[:-1], self.nf)
+
+
+def hf_gelu_new(x: Tensor) -> Tensor:
+    """GPT-2's ``gelu_new``: the tanh approximation, written out as transformers does."""
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
+class HFGPT2Attention(nn.Module):
+    def __init__(self, d: int, heads: int, max_len: int) -> None:
+        super().__init__()
+        self.register_buffer("bias", torch.tril(torch.ones(max_len, max_len, dtype=torch.bool))
+                             .view(1, 1, max_len, max_len))
+        self.register_buffer("masked_bias", torch.tensor(-1e4))
+        self.d, self.heads = d, heads
+        self.c_attn = HFConv1D(3 * d, d)
+        self.c_proj = HFConv1D(d, d)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, t, d = x.shape
+        q, k, v = self.c_attn(x).split(d, dim=2)
+        q, k, v = (z.view(n, t, self.heads, d // self.heads).permute(0, 2, 1, 3)
+                   for z in (q, k, v))
+        w = q @ k.transpose(-1, -2) / math.sqrt(v.size(-1))
+        causal = self.bias[:, :, :t, :t]
+        w = torch.where(causal, w, torch.tensor(torch.finfo(w.dtype).min, dtype=w.dtype))
+        y = (w.softmax(dim=-1) @ v).permute(0, 2, 1, 3).reshape(n, t, d)
+        return self.c_proj(y)
+
+
+class HFGPT2MLP(nn.Module):
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.c_fc = HFConv1D(4 * d, d)
+        self.c_proj = HFConv1D(d, 4 * d)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.c_proj(hf_gelu_new(self.c_fc(x)))
+
+
+class HFGPT2Block(nn.Module):
+    def __init__(self, d: int, heads: int, max_len: int) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(d, eps=1e-5)
+        self.attn = HFGPT2Attention(d, heads, max_len)
+        self.ln_2 = nn.LayerNorm(d, eps=1e-5)
+        self.mlp = HFGPT2MLP(d)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class HFGPT2Model(nn.Module):
+    """transformers' ``GPT2Model``: wte, wpe, h.N, ln_f."""
+
+    def __init__(self, vocab: int, d: int, layers: int, heads: int, max_len: int) -> None:
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(max_len, d)
+        self.drop = nn.Dropout(0.1)
+        self.h = nn.ModuleList(HFGPT2Block(d, heads, max_len) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(d, eps=1e-5)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        x = self.drop(self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device)))
+        for block in self.h:
+            x = block(x)
+        return self.ln_f(x)
+
+
+class HFGPT2LMHeadModel(nn.Module):
+    """transformers' ``GPT2LMHeadModel``: ``transformer`` and a ``lm_head`` tied to ``wte``."""
+
+    def __init__(self, vocab: int = 50257, d: int = 768, layers: int = 12, heads: int = 12,
+                 max_len: int = 1024) -> None:
+        super().__init__()
+        self.transformer = HFGPT2Model(vocab, d, layers, heads, max_len)
+        self.lm_head = nn.Linear(d, vocab, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.lm_head(self.transformer(ids))
+
+
+class HFBertEmbeddings(nn.Module):
+    def __init__(self, vocab: int, d: int, max_len: int, segments: int) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab, d, padding_idx=0)
+        self.position_embeddings = nn.Embedding(max_len, d)
+        self.token_type_embeddings = nn.Embedding(segments, d)
+        self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
+        self.dropout = nn.Dropout(0.1)
+        self.register_buffer("position_ids", torch.arange(max_len).expand((1, -1)))
+
+    def forward(self, ids: Tensor, token_type_ids: Tensor) -> Tensor:
+        x = self.word_embeddings(ids) + self.token_type_embeddings(token_type_ids)
+        x = x + self.position_embeddings(self.position_ids[:, : ids.shape[1]])
+        return self.dropout(self.LayerNorm(x))
+
+
+class HFBertSelfAttention(nn.Module):
+    def __init__(self, d: int, heads: int) -> None:
+        super().__init__()
+        self.heads, self.size = heads, d // heads
+        self.query, self.key, self.value = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.dropout = nn.Dropout(0.1)
+
+    def _heads(self, x: Tensor) -> Tensor:
+        return x.view(*x.shape[:-1], self.heads, self.size).permute(0, 2, 1, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        q, k, v = self._heads(self.query(x)), self._heads(self.key(x)), self._heads(self.value(x))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(self.size)
+        y = self.dropout(scores.softmax(dim=-1)) @ v
+        return y.permute(0, 2, 1, 3).reshape(*x.shape)
+
+
+class HFBertDenseNorm(nn.Module):
+    """``BertSelfOutput`` / ``BertOutput``: dense, dropout, LayerNorm of the sum with the input."""
+
+    def __init__(self, d_in: int, d: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(d_in, d)
+        self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
+        self.dropout = nn.Dropout(0.1)
+
+    def forward(self, h: Tensor, x: Tensor) -> Tensor:
+        return self.LayerNorm(self.dropout(self.dense(h)) + x)
+
+
+class HFBertAttention(nn.Module):
+    def __init__(self, d: int, heads: int) -> None:
+        super().__init__()
+        self.self = HFBertSelfAttention(d, heads)
+        self.output = HFBertDenseNorm(d, d)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.output(self.self(x), x)
+
+
+class HFBertIntermediate(nn.Module):
+    def __init__(self, d: int, ff: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(d, ff)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(self.dense(x))
+
+
+class HFBertLayer(nn.Module):
+    def __init__(self, d: int, heads: int, ff: int) -> None:
+        super().__init__()
+        self.attention = HFBertAttention(d, heads)
+        self.intermediate = HFBertIntermediate(d, ff)
+        self.output = HFBertDenseNorm(ff, d)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.attention(x)
+        return self.output(self.intermediate(h), h)
+
+
+class HFBertEncoder(nn.Module):
+    def __init__(self, d: int, heads: int, ff: int, layers: int) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(HFBertLayer(d, heads, ff) for _ in range(layers))
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.layer:
+            x = layer(x)
+        return x
+
+
+class HFBertPooler(nn.Module):
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(d, d)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.tanh(self.dense(x[:, 0]))
+
+
+class HFBertModel(nn.Module):
+    """transformers' ``BertModel``: embeddings, encoder.layer.N, pooler; returns the last hidden
+    state and the pooled first token (no attention mask: every token is real)."""
+
+    def __init__(self, vocab: int = 30522, d: int = 768, layers: int = 12, heads: int = 12,
+                 ff: int = 3072, max_len: int = 512, segments: int = 2) -> None:
+        super().__init__()
+        self.embeddings = HFBertEmbeddings(vocab, d, max_len, segments)
+        self.encoder = HFBertEncoder(d, heads, ff, layers)
+        self.pooler = HFBertPooler(d)
+
+    def forward(self, ids: Tensor, token_type_ids: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.encoder(self.embeddings(ids, token_type_ids))
+        return x, self.pooler(x)
+
+
+class TVConv2dNormActivation(nn.Sequential):
+    """torchvision's ``Conv2dNormActivation``: conv (no bias), BatchNorm, optional SiLU."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1,
+                 act: bool = True) -> None:
+        layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2,
+                                             groups=groups, bias=False), nn.BatchNorm2d(c_out)]
+        if act:
+            layers.append(nn.SiLU())
+        super().__init__(*layers)
+
+
+class TVSqueezeExcitation(nn.Module):
+    def __init__(self, channels: int, squeeze: int) -> None:
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1, self.fc2 = nn.Conv2d(channels, squeeze, 1), nn.Conv2d(squeeze, channels, 1)
+        self.activation, self.scale_activation = nn.SiLU(), nn.Sigmoid()
+
+    def forward(self, x: Tensor) -> Tensor:
+        s = self.fc2(self.activation(self.fc1(self.avgpool(x))))
+        return self.scale_activation(s) * x
+
+
+class TVMBConv(nn.Module):
+    """torchvision's ``MBConv``: ``block`` = [expand], depthwise, SE, project; + input when the
+    shape is kept (stochastic depth is the identity in eval)."""
+
+    def __init__(self, c_in: int, c_out: int, expand: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        mid = c_in * expand
+        layers: list[nn.Module] = []
+        if mid != c_in:
+            layers.append(TVConv2dNormActivation(c_in, mid, 1))
+        layers += [TVConv2dNormActivation(mid, mid, kernel, stride, groups=mid),
+                   TVSqueezeExcitation(mid, max(1, c_in // 4)),
+                   TVConv2dNormActivation(mid, c_out, 1, act=False)]
+        self.block = nn.Sequential(*layers)
+        self.use_res_connect = stride == 1 and c_in == c_out
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.block(x)
+        return y + x if self.use_res_connect else y
+
+
+class TVEfficientNet(nn.Module):
+    """torchvision's ``efficientnet_b0``: features.0 stem, features.1-7 stages, features.8 head,
+    classifier = [Dropout, Linear]."""
+
+    def __init__(self, stages: list[tuple[int, int, int, int, int]] = EFFICIENTNET_B0,
+                 stem: int = 32, head: int = 1280, num_classes: int = 1000) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [TVConv2dNormActivation(3, stem, 3, 2)]
+        c = stem
+        for expand, k, s, out, n in stages:
+            blocks = []
+            for j in range(n):
+                blocks.append(TVMBConv(c, out, expand, k, s if j == 0 else 1))
+                c = out
+            layers.append(nn.Sequential(*blocks))
+        layers.append(TVConv2dNormActivation(c, head, 1))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(head, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))

@@ -82,13 +82,19 @@ def test_classification_train_py_reads_top_to_bottom(tmp_path):
     # only what this project uses: the digits loader, not the CSV/PNG/graph ones or other recipes
     for absent in ("read_csv", "image_folder", "graph_csv", "collate_graphs", "write_png",
                    "GANRecipe", "DivergenceWatch", "state_checksum", "layerloom: local",
-                   "verbatim", "def rescale"):
+                   "verbatim", "def rescale", "bincount", "confusion", "resume_state",
+                   '"defaults"', "def compile(self) -> Callable", "def extra_state"):
         assert absent not in text, absent
     config = ast.literal_eval(next(s for s in tree.body if isinstance(s, ast.Assign)).value)
     assert config["project"] == "mlp-digits" and config["lr"] == 1e-3
     for moot in ("temperature", "ema", "mask_prob", "beta", "momentum", "sample_length"):
         assert moot not in config, moot
-    assert len(text.splitlines()) < 750  # 2,064 before the export was built from pieces
+    # 2,064 before the export was built from pieces, 696 before the engine was cut to its core
+    assert len(text.splitlines()) < 600
+    assert text.count("GradScaler") == 1 and "_scaled" not in text, "one update path, no branch"
+    doc_lines = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+                 and ast.get_docstring(n) and "\n" in ast.get_docstring(n, clean=False)]
+    assert len(doc_lines) <= 1, [n.name for n in doc_lines]  # one-line docstrings
     assert "srun torchrun" in (tmp_path / "new" / "folder" / "train.sbatch").read_text()
     assert "sbatch train.sbatch" in (tmp_path / "new" / "folder" / "README.md").read_text()
 
@@ -272,3 +278,27 @@ def test_a_project_whose_training_cannot_export_still_gets_its_model(tmp_path):
         export_project(project, tmp_path / "out")
     assert [p.name for p in err.value.written] == ["model.py"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.py"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_optimized_classification_compiles_forward_and_loss_as_one(tmp_path):
+    """The optimised mode compiles the classifier's forward pass with its loss (one function),
+    leaves the network eager for evaluation, says the compile time once and trains."""
+    import torch
+
+    from training.engine import Hooks, fit, setup
+    from training.plan import prepare
+
+    plan = prepare(templates.build("mlp-digits"), {**QUICK, "optimize": True, "steps": 3})
+    hp = plan.hyper.model_dump()
+    torch.manual_seed(0)
+    nets = {role: plan.built.instantiate(net) for role, net in plan.roles.items()}
+    notes: list[dict] = []
+    recipe, sampler = setup(plan.recipe_cls, nets, plan.data, hp, torch.device("cpu"),
+                            plan.input_specs, plan.graph_cls, say=notes.append)
+    assert "loss" in vars(recipe), "the instance's loss is the compiled function"
+    assert recipe.nets["net"] is nets["net"], "the network itself stays eager"
+    step, val = fit(recipe, sampler, 3, 0, Hooks())
+    assert step == 3 and 0.0 <= val["accuracy"] <= 1.0
+    assert [n["kind"] for n in notes] == ["compiled"] and notes[0]["seconds"] > 0, notes

@@ -87,7 +87,8 @@ def test_export_onnx_action_writes_a_checked_file(env: Path, qtbot) -> None:
     w = make_window(qtbot, mlp_project())
     assert w.export_onnx_action.isEnabled()
     w.choose_dir = lambda caption: str(env / "onnx")
-    w.export_onnx_action.trigger()
+    w.export_onnx_action.trigger()  # a child process: wait for its dialog
+    qtbot.waitUntil(lambda: bool(w.messages), timeout=240_000)
     title, text = w.messages[-1]
     assert title == "ONNX exported", text
     assert (env / "onnx" / "model.onnx").exists() and "max |diff|" in text

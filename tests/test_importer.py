@@ -28,10 +28,11 @@ def test_torchvision_resnet_imports_as_blocks_with_a_repeat() -> None:
     r = import_model(M.ResNet, inputs=["N,3,32,32"])
     nodes = _net(r)
     # layer1 (two equal BasicBlocks in a Sequential) is one block node repeated twice; the
-    # first block of each later stage (with a downsample) is the other block
+    # first block of each later stage (with a downsample) is the other block; layer2..4 keep
+    # their Sequential (one block, Layer) so the state_dict keys stay torchvision's
     assert nodes["layer1"].params == {"block": "BasicBlock", "repeat": 2, "args": {"planes": 8}}
-    assert nodes["layer2_0"].params["block"] == "BasicBlock_2"
-    assert _blocks(r) == {"BasicBlock": 5, "BasicBlock_2": 3}
+    assert nodes["layer2"].params == {"block": "Layer", "repeat": 1, "args": {"planes": 16}}
+    assert _blocks(r) == {"BasicBlock": 5, "BasicBlock_2": 3, "Downsample": 3, "Layer": 3}
     # the stage width is a block param named after the constructor's argument
     assert [p.name for p in r.project.block("BasicBlock").params] == ["planes"]
     assert r.report.opaque == []
@@ -41,9 +42,9 @@ def test_torchvision_resnet_imports_as_blocks_with_a_repeat() -> None:
 
 
 @pytest.mark.parametrize("factory, shape, expected_nodes", [
-    (M.VGG, "N,3,32,32", 22),
-    (M.AlexNet, "N,3,64,64", 24),
-    (lambda: R.ResNet(18, num_classes=10, width=8), "N,3,32,32", 37),
+    (M.VGG, "N,3,32,32", 28),  # features, classifier: Sequential blocks (3 nodes more each)
+    (M.AlexNet, "N,3,64,64", 30),
+    (lambda: R.ResNet(18, num_classes=10, width=8), "N,3,32,32", 46),
 ])
 def test_cnns_import_verified(factory, shape: str, expected_nodes: int) -> None:
     r = import_model(factory, inputs=[shape])
@@ -110,7 +111,8 @@ def test_untraceable_submodule_becomes_opaque_and_verifies() -> None:
 def test_leaf_option_keeps_a_class_as_code() -> None:
     r = import_model(lambda: R.ResNet(18, num_classes=10, width=8), inputs=["N,3,32,32"],
                      leaves=["BasicBlock"])
-    assert len(r.report.opaque) == 8 and r.report.blocks == []
+    assert len(r.report.opaque) == 8
+    assert [cls for *_, cls in r.report.blocks] == ["Sequential", "Sequential"]  # stem, layers
     assert r.report.max_difference <= 1e-5
 
 
@@ -135,7 +137,8 @@ def test_saved_weights_load_into_the_built_project(tmp_path) -> None:
     model = M.VGG()
     r = import_model(lambda: model, inputs=["N,3,32,32"])
     path, weights = r.save(tmp_path / "vgg.loom")
-    assert weights == weights_path(path) and weights.name == "vgg.weights.safetensors"
+    assert weights == weights_path(path) and weights.name == "vgg.weights"
+    assert (weights / "net.safetensors").is_file()
     net = build(load(path)).instantiate("net", weights=str(weights)).eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
@@ -157,13 +160,16 @@ def test_default_input_follows_the_first_layer() -> None:
 
 @pytest.mark.slow  # ~5 s alone, ~20 s on the loaded test machine
 def test_reference_torchvision_resnet50_reads_like_the_template() -> None:
-    """Full size (25.6 M parameters): stages as a first block and one repeated block each."""
+    """Full size (25.6 M parameters): each stage one Layer block (its Sequential, so the keys stay
+    torchvision's): a first block and one repeated block, the repeat a block param."""
     r = import_model(lambda: R.TVResNet(50), inputs=["N,3,64,64"])
     blocks = [n for n in r.project.network("net").nodes if n.type == "block.block"]
-    assert [(n.name, n.params["repeat"]) for n in blocks] == [
-        ("layer1_0", 1), ("layer1_1", 2), ("layer2_0", 1), ("layer2_1", 3),
-        ("layer3_0", 1), ("layer3_1", 5), ("layer4_0", 1), ("layer4_1", 2)]
-    # x, conv1, bn1, relu, maxpool, 8 block nodes, avgpool, flatten, fc, output
-    assert len(r.project.network("net").nodes) == 17 and len(r.project.blocks) == 2
+    assert [(n.name, n.params["block"], n.params["args"]["repeat"]) for n in blocks] == [
+        ("layer1", "Layer", 2), ("layer2", "Layer", 3), ("layer3", "Layer", 5),
+        ("layer4", "Layer", 2)]
+    # x, conv1, bn1, relu, maxpool, 4 stage nodes, avgpool, flatten, fc, output
+    assert len(r.project.network("net").nodes) == 13
+    assert sorted(b.name for b in r.project.blocks) == [
+        "Downsample", "Layer", "TVBottleneck", "TVBottleneck_2"]
     assert r.report.params_imported == r.report.params_original == 25_557_032
     assert r.report.max_difference <= 1e-5

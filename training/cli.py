@@ -19,6 +19,7 @@ from compiler import Project, load, save
 from compiler.project import EXTENSION, ProjectLoadError
 
 SNAPSHOT = "project.loom"  # the project a run trains, kept in its run dir for --resume
+PROJECT_WEIGHTS = "<project>"  # --init-weights alone: the project's own weights folder
 
 
 def resolve_project(target: str) -> Project:
@@ -83,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
                          "autocast, cudnn.benchmark and TF32 (numerics change slightly)")
     ap.add_argument("--resume", metavar="RUN_DIR",
                     help="continue a stopped or killed run from its latest checkpoint")
-    ap.add_argument("--init-weights", metavar="FILE",
-                    help="start from imported weights (FILE.weights.safetensors of an import)")
+    ap.add_argument("--init-weights", metavar="FILE", nargs="?", const=PROJECT_WEIGHTS,
+                    help="start from these weights, not random ones: alone, the project's own "
+                         "(its PROJECT.weights/ folder, from an import or File > Load Weights); "
+                         "or a weights folder or .safetensors file")
     ap.add_argument("--trust-code", action="append", default=[], metavar="FILE",
                     help="let the project's opaque nodes import your code from FILE")
     args = ap.parse_args(argv)
@@ -100,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     except ProjectLoadError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.init_weights == PROJECT_WEIGHTS:
+        if args.resume or not str(args.target).endswith(EXTENSION):
+            ap.error(f"--init-weights without FILE starts from a {EXTENSION} project's own weights")
+        from compiler.project_weights import weights_dir
+
+        args.init_weights = str(weights_dir(args.target))
     steps, seed = args.steps, args.seed
     if args.resume:
         out = Path(args.resume)

@@ -3,7 +3,10 @@
 Torch-only and free of Layerloom imports, because ``training.export`` copies the pieces of this
 file that a project uses into its ``train.py`` (by source): the loop that trains in the app is the
 loop the user takes away. The runner adds event streaming through :class:`Hooks` (and watches for
-divergence); ``train.py`` adds printing and DistributedDataParallel.
+divergence), resumable checkpoints and, through :mod:`training.appside`, its extra samples;
+``train.py`` adds printing and DistributedDataParallel. So the copied pieces stay the core loop
+both share: one update path (the gradient scaler is torch's pass-through unless fp16 runs), and
+what only the app needs lives in pieces the export never reaches.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from torch import Tensor, nn
 
 
 class TrainingFault(Exception):
-    """A run that cannot go on for a reason the user can fix; ``kind`` is
-    nan|oom|data|checkpoint|codegen|error (what went wrong decides the hint a user is given)."""
+    """A run that cannot go on, for a reason the user can fix (``kind`` picks the app's hint).
+
+    ``kind`` is nan|oom|data|checkpoint|codegen|error; ``step`` is where it happened.
+    """
 
     def __init__(self, reason: str, hint: str = "", kind: str = "error", step: int = 0) -> None:
         super().__init__(reason)
@@ -37,102 +42,76 @@ class TrainingFault(Exception):
 # ----------------------------------------------------------------------------------------------
 
 
-def make_optimizer(params: Iterable[nn.Parameter] | list[dict], hp: dict) -> torch.optim.Optimizer:
-    """``params``: parameters, or torch's param-group dicts (a group may set its own ``lr``)."""
-    params = list(params)
-    if params and isinstance(params[0], dict):
-        params = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params]
-    else:
-        params = [p for p in params if p.requires_grad]
-    name, lr, wd = hp["optimizer"], hp["lr"], hp["weight_decay"]
-    # optimised mode: one fused kernel for the whole update (CPU and CUDA, torch >= 2.4)
-    fast = {"fused": True} if hp.get("optimize") else {}
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=hp.get("momentum", 0.9), weight_decay=wd,
-                               **fast)
-    betas = tuple(hp.get("betas", (0.9, 0.999)))
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=wd, **fast)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd, **fast)
-    raise ValueError(f"unknown optimizer '{name}' (use sgd, adam or adamw)")
-
-
 _NO_AUTOCAST = contextlib.nullcontext()  # reusable: nullcontext keeps no state
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
-class LRShape:
-    """Multiplier of the base learning rate at a step: warm-up, then constant, step or cosine.
+def lr_shape(hp: dict, total_steps: int) -> Callable[[int], float]:
+    """The learning-rate multiplier at a step: a linear warm-up, then constant, step or cosine.
 
-    A class rather than a lambda so that the scheduler's state dict stays plain data.
+    A function rather than a callable object, so the scheduler's state dict holds no state of it.
     """
+    warmup, total = int(hp.get("warmup_steps") or 0), max(1, total_steps)
+    step_size, span = max(1, int(hp.get("step_size") or total // 3)), max(1, total - warmup)
 
-    def __init__(self, hp: dict, total_steps: int) -> None:
-        self.schedule = hp["schedule"]
-        self.warmup = int(hp.get("warmup_steps", 0))
-        self.total = max(1, total_steps)
-        self.step_size = max(1, int(hp.get("step_size") or self.total // 3))
-        self.gamma = float(hp.get("gamma", 0.1))
-
-    def __call__(self, step: int) -> float:
-        if self.warmup and step < self.warmup:
-            return (step + 1) / self.warmup
-        if self.schedule == "cosine":
-            t = (step - self.warmup) / max(1, self.total - self.warmup)
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
-        if self.schedule == "step":
-            return self.gamma ** ((step - self.warmup) // self.step_size)
+    def shape(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if hp["schedule"] == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / span)))
+        if hp["schedule"] == "step":
+            return float(hp.get("gamma", 0.1)) ** ((step - warmup) // step_size)
         return 1.0
+
+    return shape
 
 
 class Optimizers:
-    """Named optimisers (one per group a recipe declares), each with its schedule and scaler.
+    """One optimiser per parameter group the recipe declares, each with its schedule and scaler.
 
-    ``step(loss, name)`` is the whole update: zero grads, backward (scaled for fp16), clip, step.
+    ``groups`` maps a name to parameters or to torch's param-group dicts (a group may set its own
+    ``lr``). The gradient scaler is torch's pass-through unless fp16 autocast runs on CUDA, so
+    the update has one path.
     """
 
-    def __init__(self, groups: dict[str, list[nn.Parameter]], hp: dict, total_steps: int,
+    def __init__(self, groups: dict[str, list], hp: dict, total_steps: int,
                  device: torch.device) -> None:
-        self.hp = hp
-        self.opts = {k: make_optimizer(v, hp) for k, v in groups.items()}
-        self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, LRShape(hp, total_steps))
-                       for k, o in self.opts.items()}
-        use_scaler = device.type == "cuda" and hp.get("amp") == "fp16"
-        self.scalers = {k: torch.amp.GradScaler("cuda", enabled=use_scaler) for k in self.opts}
-        self._scaled = use_scaler
-        self._clip = float(hp.get("grad_clip") or 0.0)
-        self._scheduled = hp.get("schedule") != "constant" or bool(hp.get("warmup_steps"))
+        extra = {"momentum": hp.get("momentum", 0.9)} if hp["optimizer"] == "sgd" else \
+            {"betas": tuple(hp.get("betas", (0.9, 0.999)))}
+        if hp.get("optimize"):
+            extra["fused"] = True  # one kernel for the whole update (CPU and CUDA)
+        self.opts = {k: OPTIMIZERS[hp["optimizer"]](list(ps), lr=hp["lr"],
+                                                    weight_decay=hp["weight_decay"], **extra)
+                     for k, ps in groups.items()}
+        shape = lr_shape(hp, total_steps)
+        self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, shape) for k, o in self.opts.items()}
+        self.scheduled = hp["schedule"] != "constant" or bool(hp.get("warmup_steps"))
+        fp16 = device.type == "cuda" and hp.get("amp") == "fp16"
+        self.scalers = {k: torch.amp.GradScaler("cuda", enabled=fp16) for k in self.opts}
+        self.clip = float(hp.get("grad_clip") or 0.0)
 
     def step(self, loss: Tensor, name: str = "main", retain_graph: bool = False) -> None:
-        opt = self.opts[name]
+        """The whole update of one optimiser: zero grads, backward, clip, step, schedule."""
+        opt, scaler = self.opts[name], self.scalers[name]
         opt.zero_grad(set_to_none=True)
-        clip = self._clip
-        if not self._scaled:  # the common path, kept free of scaler calls
-            loss.backward(retain_graph=retain_graph)
-            if clip > 0:
-                params = [p for g in opt.param_groups for p in g["params"]]
-                torch.nn.utils.clip_grad_norm_(params, clip)
-            opt.step()
-        else:
-            scaler = self.scalers[name]
-            scaler.scale(loss).backward(retain_graph=retain_graph)
-            if clip > 0:
-                scaler.unscale_(opt)
-                params = [p for g in opt.param_groups for p in g["params"]]
-                torch.nn.utils.clip_grad_norm_(params, clip)
-            scaler.step(opt)
-            scaler.update()
-        if self._scheduled:
+        scaler.scale(loss).backward(retain_graph=retain_graph)
+        if self.clip:
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], self.clip)
+        scaler.step(opt)
+        scaler.update()
+        if self.scheduled:
             self.scheds[name].step()
 
     def lr(self) -> float:
         return float(next(iter(self.opts.values())).param_groups[0]["lr"])
 
-    def state_dict(self) -> dict:
+    def resume_state(self) -> dict:
+        """What a resumed run needs (the app's checkpoints; train.py saves the weights only)."""
         return {k: {"opt": self.opts[k].state_dict(), "sched": self.scheds[k].state_dict(),
                     "scaler": self.scalers[k].state_dict()} for k in self.opts}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_resume_state(self, state: dict) -> None:
         for k, s in state.items():
             self.opts[k].load_state_dict(s["opt"])
             self.scheds[k].load_state_dict(s["sched"])
@@ -145,7 +124,7 @@ class Optimizers:
 
 
 class Recipe:
-    """Base of every recipe. Subclasses set the class attributes and write ``train_step``.
+    """Base of every recipe: subclasses set the class attributes and write ``train_step``.
 
     ``networks`` maps each role the recipe needs to what that network must take and return;
     ``defaults`` are hyperparameters the recipe trains well with; ``metric`` is the headline
@@ -163,22 +142,18 @@ class Recipe:
         self.nets, self.data, self.hp, self.device = nets, data, hp, device
         self.graph_cls = graph_cls
         self.opt: Optimizers | None = None
-        self.setup()
 
     # -- hooks for subclasses -----------------------------------------------------------------
-    def setup(self) -> None:
-        """Called once the networks and data are in place (before the optimisers exist)."""
-
     def adapt(self, input_specs: dict[str, list[tuple[tuple, str]]]) -> None:
-        """Fit the data to the networks' declared inputs; raise TrainingFault(kind="data") if not.
+        """Set up for the data: fit the first train tensor to the first network's first input.
 
-        ``input_specs`` maps a network role to its inputs' (dims, dtype), dims with symbols.
-        The default matches the first train tensor to the first input of the first network.
+        Called once the networks and data are in place, before the optimisers exist (a recipe
+        keeps its own state here). ``input_specs`` maps a network role to its inputs' (dims,
+        dtype), dims with symbols; a misfit is a DataError.
         """
         role = next(iter(self.networks))
         if input_specs.get(role):
-            dims, _ = input_specs[role][0]
-            self.data.fit_input(0, dims, f"network '{role}'")
+            self.data.fit_input(0, input_specs[role][0][0], f"network '{role}'")
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"main": [p for n in self.nets.values() for p in n.parameters()]}
@@ -201,6 +176,27 @@ class Recipe:
     def load_extra_state(self, state: dict) -> None:
         pass
 
+    def compile(self) -> Callable[[], None]:
+        """Optimised mode: torch.compile every network; returns what undoes it.
+
+        Evaluation and samples run the same modules eagerly (no second compile for eval mode).
+        A recipe whose step is one forward pass and a loss compiles those together instead.
+        """
+        eager = dict(self.nets)
+        self.nets = {k: torch.compile(n) for k, n in eager.items()}
+
+        def eagerly(fn: Callable) -> Callable:
+            def run(*args: Any) -> Any:
+                compiled, self.nets = self.nets, eager
+                try:
+                    return fn(*args)
+                finally:
+                    self.nets = compiled
+            return run
+
+        self.evaluate, self.samples = eagerly(self.evaluate), eagerly(self.samples)
+        return lambda: setattr(self, "nets", eager)
+
     # -- helpers ------------------------------------------------------------------------------
     def logs_after(self, step: int) -> bool:
         """Whether a metric record follows this step: per-batch extras need computing only then."""
@@ -209,21 +205,19 @@ class Recipe:
             done == int(self.hp.get("total_steps", 0))
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """Mixed precision on CUDA when asked; otherwise one shared no-op context (a step on a
-        tiny model is a millisecond, and per-step allocations show in the throughput)."""
+        """Mixed precision on CUDA when asked, else one shared no-op (no allocation per step)."""
         amp = self.hp.get("amp", "off")
-        if self.device.type == "cuda" and amp in ("bf16", "fp16"):
-            dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
-        return _NO_AUTOCAST
+        if self.device.type != "cuda" or amp == "off":
+            return _NO_AUTOCAST
+        return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
     def train_mode(self, on: bool = True) -> None:
         for n in self.nets.values():
             n.train(on)
 
     def val_batches(self, batch_size: int | None = None) -> Iterable[tuple]:
-        n = self.data.size("val")
-        limit = self.hp.get("max_val_samples")
+        """The validation split in order, at most ``max_val_samples`` rows of it."""
+        n, limit = self.data.size("val"), self.hp.get("max_val_samples")
         n = min(n, int(limit)) if limit else n
         bs = batch_size or max(self.hp["batch_size"], 256)
         batch_of = self.data.batcher("val", self.device)
@@ -343,7 +337,7 @@ def setup(recipe_cls: type[Recipe], nets: dict[str, nn.Module], data: Any, hp: d
           device: torch.device, inputs: dict, graph_cls: Any = None, rank: int = 0,
           world: int = 1, wrap: Callable[[nn.Module], nn.Module] | None = None,
           say: Callable[[dict], None] = print) -> tuple[Recipe, Sampler]:
-    """The recipe, its batches and optimisers, the budget in steps (``hp["total_steps"]``).
+    """The recipe with its optimisers, and its sampler; sets the budget ``hp["total_steps"]``.
 
     Shared by the app's runner and ``train.py``. ``wrap`` (DistributedDataParallel) is applied
     to every trainable network; ``hp["optimize"]`` turns the optimised mode on (see
@@ -352,15 +346,14 @@ def setup(recipe_cls: type[Recipe], nets: dict[str, nn.Module], data: Any, hp: d
     recipe = recipe_cls(nets, data, hp, device, graph_cls)
     recipe.adapt(inputs)
     if device.type == "cuda" and data.kind == "tensors":  # small data: keep it on the GPU
-        data.train = tuple(t.to(device) for t in data.train)
-        data.val = tuple(t.to(device) for t in data.val)
+        data.train, data.val = (tuple(t.to(device) for t in p) for p in (data.train, data.val))
     sampler = Sampler(data.size("train"), hp["batch_size"], hp["seed"], rank, world)
     total = hp.get("steps") or hp["epochs"] * sampler.steps_per_epoch
     hp.update(total_steps=total, steps_per_epoch=sampler.steps_per_epoch)
     hp["eval_every"] = hp.get("eval_every") or max(1, total // 10)
     hp["checkpoint_every"] = hp.get("checkpoint_every") or hp["eval_every"]
     if hp.get("optimize"):
-        fast_kernels(recipe, device)
+        fast_kernels(recipe)
     if wrap is not None:
         recipe.nets = {k: wrap(n) if any(p.requires_grad for p in n.parameters()) else n
                        for k, n in recipe.nets.items()}
@@ -370,15 +363,16 @@ def setup(recipe_cls: type[Recipe], nets: dict[str, nn.Module], data: Any, hp: d
     return recipe, sampler
 
 
-def fast_kernels(recipe: Recipe, device: torch.device) -> None:
-    """Optimised mode, before compiling: channels-last memory for conv nets (faster conv
-    kernels on CPU and GPU); on CUDA, bf16 autocast where the GPU has it, cudnn.benchmark and
-    TF32 matmuls. These change numerics slightly (a run is no longer bit-for-bit reproducible),
-    which is why the mode is opt-in."""
+def fast_kernels(recipe: Recipe) -> None:
+    """Optimised mode: channels-last conv nets; on CUDA bf16 autocast, cudnn.benchmark, TF32.
+
+    These change numerics slightly (a run is no longer bit-for-bit reproducible), which is why
+    the mode is opt-in.
+    """
     for k, net in recipe.nets.items():
         if any(isinstance(m, nn.Conv2d) for m in net.modules()):
             recipe.nets[k] = net.to(memory_format=torch.channels_last)
-    if device.type == "cuda":
+    if recipe.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         if recipe.hp.get("amp", "off") == "off" and torch.cuda.is_bf16_supported():
@@ -386,23 +380,12 @@ def fast_kernels(recipe: Recipe, device: torch.device) -> None:
 
 
 def speed_up(recipe: Recipe, say: Callable[[dict], None]) -> None:
-    """``torch.compile`` every network for training. The first step pays the compile (timed and
-    reported once); evaluation runs the same modules eagerly (no second compile for eval mode);
-    when compiling fails, the run goes on in eager mode and says why."""
-    eager, step_fn = dict(recipe.nets), recipe.train_step
-    recipe.nets = {k: torch.compile(n) for k, n in eager.items()}
-    done = []
+    """Optimised mode: torch.compile the recipe; the first step pays for it (timed, said once).
 
-    def eagerly(fn: Callable) -> Callable:
-        def run(*args: Any) -> Any:
-            compiled, recipe.nets = recipe.nets, eager
-            try:
-                return fn(*args)
-            finally:
-                recipe.nets = compiled
-        return run
-
-    recipe.evaluate, recipe.samples = eagerly(recipe.evaluate), eagerly(recipe.samples)
+    :meth:`Recipe.compile` says what is compiled. When compiling fails, the run goes on in eager
+    mode and says why.
+    """
+    undo, step_fn, done = recipe.compile(), recipe.train_step, []
 
     def first_step(batch: tuple, step: int) -> dict:
         if done:
@@ -412,15 +395,14 @@ def speed_up(recipe: Recipe, say: Callable[[dict], None]) -> None:
         try:
             out = step_fn(batch, step)
         except Exception as err:  # a model torch.compile cannot handle: train it eagerly
-            recipe.nets = eager
+            undo()
             why = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
             say({"kind": "compile", "step": step, "message": f"torch.compile failed, training "
                  f"in eager mode instead ({type(err).__name__}: {why})",
                  "hint": "the run is correct, only not faster; turn the optimised mode off "
                          "to skip the attempt"})
             return step_fn(batch, step)
-        say({"kind": "compiled", "step": step + 1,
-             "seconds": round(time.perf_counter() - t0, 2)})
+        say({"kind": "compiled", "step": step + 1, "seconds": round(time.perf_counter() - t0, 2)})
         return out
 
     recipe.train_step = first_step
@@ -435,19 +417,15 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
     """
     hp = recipe.hp
     log_every = max(1, int(hp.get("log_every", 10)))
-    eval_every = int(hp.get("eval_every") or 0)
-    ckpt_every = int(hp.get("checkpoint_every") or 0)
-    step, pending = start_step, []
-    last_val: dict = {}
+    eval_every, ckpt_every = int(hp.get("eval_every") or 0), int(hp.get("checkpoint_every") or 0)
+    step, pending, last_val = start_step, [], {}
     t_last, seen = time.perf_counter(), 0
     recipe.train_mode(True)
     # bound once: at a millisecond a step, attribute lookups and dispatch show in throughput
     batch_of = recipe.data.batcher("train", recipe.device)
     indices, should_stop, train_step = sampler.indices, hooks.should_stop, recipe.train_step
     batch_len = recipe.data.batch_len
-    while step < total_steps:
-        if should_stop(step):
-            break
+    while step < total_steps and not should_stop(step):
         batch = batch_of(indices(step))
         out = train_step(batch, step)
         step += 1
@@ -456,27 +434,22 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
         pending.append(out)
         if step % log_every == 0 or step == total_steps:
             losses = torch.stack([o["loss"].float() for o in pending]).tolist()
-            for i, v in enumerate(losses):
+            for i, v in enumerate(losses, step - len(losses) + 1):
                 if not math.isfinite(v):
-                    raise TrainingFault(f"the loss became {v} at step {step - len(losses) + i + 1}",
-                                        NAN_HINT, "nan", step - len(losses) + i + 1)
-            now = time.perf_counter()
-            record: dict[str, Any] = {"step": step, "epoch": step / sampler.steps_per_epoch,
-                                      "split": "train", "loss": sum(losses) / len(losses),
-                                      "losses": losses}
-            for k in pending[-1]:
-                if k != "loss":
-                    vals = [torch.as_tensor(o[k]).detach().float() for o in pending if k in o]
-                    record[k] = float(torch.stack(vals).mean())
+                    raise TrainingFault(f"the loss became {v} at step {i}", NAN_HINT, "nan", i)
+            record = {"step": step, "epoch": step / sampler.steps_per_epoch, "split": "train",
+                      "loss": sum(losses) / len(losses), "losses": losses}
+            for k in pending[-1].keys() - {"loss"}:
+                vals = [torch.as_tensor(o[k]).detach().float() for o in pending if k in o]
+                record[k] = float(torch.stack(vals).mean())
             record["lr"] = recipe.opt.lr() if recipe.opt else 0.0
-            record["samples_per_s"] = seen / max(1e-9, now - t_last)
+            record["samples_per_s"] = seen / max(1e-9, time.perf_counter() - t_last)
             hooks.metric(record)
             pending, seen, t_last = [], 0, time.perf_counter()
-        final = step == total_steps
-        if (eval_every and step % eval_every == 0) or final:
+        if (eval_every and step % eval_every == 0) or step == total_steps:
             last_val = run_eval(recipe, step, sampler, hooks, sample_dir)
             t_last = time.perf_counter()
-        if ckpt_every and step % ckpt_every == 0 and not final:
+        if ckpt_every and step % ckpt_every == 0 and step != total_steps:
             hooks.checkpoint(step)
     return step, last_val
 
@@ -513,7 +486,7 @@ FOREIGN_HINT = "resume only from checkpoints/latest.pt written by a Layerloom ru
 def checkpoint_state(recipe: Recipe, step: int) -> dict:
     state = {"format": CHECKPOINT_FORMAT, "step": step,
              "nets": {k: unwrap(n).state_dict() for k, n in recipe.nets.items()},
-             "opt": recipe.opt.state_dict() if recipe.opt else {},
+             "opt": recipe.opt.resume_state() if recipe.opt else {},
              "extra": recipe.extra_state(),
              "rng_cpu": torch.get_rng_state()}
     if torch.cuda.is_available() and recipe.device.type == "cuda":
@@ -626,7 +599,7 @@ def load_checkpoint(path: str, recipe: Recipe) -> int:
         for k, n in recipe.nets.items():
             unwrap(n).load_state_dict(state["nets"][k])
         if recipe.opt and state.get("opt"):
-            recipe.opt.load_state_dict(state["opt"])
+            recipe.opt.load_resume_state(state["opt"])
         recipe.load_extra_state(state.get("extra", {}))
         torch.set_rng_state(state["rng_cpu"])
     except (KeyError, RuntimeError, ValueError, TypeError) as err:

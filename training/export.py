@@ -35,6 +35,8 @@ DATA_MODULES = ("training.data.common", "training.data.builtin", "training.data.
 MAIN = "training.standalone"
 #: names the entry point leaves to the export (its placeholders between the local-import markers)
 GENERATED = ("CONFIG", "INPUTS", "RECIPE", "load_data", "load_networks")
+#: a recipe's class attributes that only the app reads (the Training panel, the plan)
+RECIPE_METADATA = frozenset({"name", "defaults", "metric", "optional_networks", "alternatives"})
 #: settings read by the entry point and the loop whatever the recipe
 ALWAYS = ("seed", "device", "optimize", "batch_size", "steps", "epochs", "log_every", "eval_every",
           "optimizer", "lr", "weight_decay", "schedule", "grad_clip", "amp")
@@ -49,11 +51,11 @@ class Piece:
     node: ast.stmt
     lines: list[str]
     prunable: bool = False  # a shared class: keep only the methods that included code names
-    overridden: frozenset[str] = frozenset()  # methods every user of the class replaces
+    overridden: frozenset[str] = frozenset()  # members left out: replaced, or the app's only
 
     def text(self, names: set[str]) -> str:
-        """The piece's source, methods no one names left out, docstrings cut to their first
-        paragraph (the rest explains Layerloom's design, not the user's script)."""
+        """The piece's source, methods no one names left out, docstrings cut to their summary
+        line (or first paragraph): the rest explains Layerloom's design, not the user's script."""
         return _short_docstrings(self._text(names))
 
     def _text(self, names: set[str]) -> str:
@@ -64,14 +66,27 @@ class Piece:
         body = self.node.body
         out = self.lines[start - 1:body[0].lineno - 1]
         kept = [s for s in body if _keep(s, names)
-                and getattr(s, "name", "") not in self.overridden]
+                and not ({getattr(s, "name", "")} | _attributes_of(s)) & self.overridden]
         for i, stmt in enumerate(kept):
             first = min([stmt.lineno, *[d.lineno for d in getattr(stmt, "decorator_list", [])]])
             block = self.lines[first - 1:stmt.end_lineno]
-            if i and (not self.lines[first - 2].strip() or isinstance(stmt, ast.FunctionDef)):
+            if i and (not self.lines[first - 2].strip() or isinstance(stmt, ast.FunctionDef)
+                      or _is_docstring(kept[i - 1])):
                 out.append("")  # the blank lines of the source, between methods at least
             out.extend(block)
         return "\n".join(out)
+
+
+def _attributes_of(stmt: ast.stmt) -> set[str]:
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        return {t.id for t in targets if isinstance(t, ast.Name)}
+    return set()
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and \
+        isinstance(stmt.value.value, str)
 
 
 def _short_docstrings(text: str) -> str:
@@ -86,6 +101,9 @@ def _short_docstrings(text: str) -> str:
         first, last = body[0].lineno - 1, body[0].end_lineno - 1
         if not lines[first].lstrip().startswith('"""') or first == last:
             continue
+        if lines[first].rstrip().endswith("."):  # a one-line summary: the export keeps it alone
+            cuts.append((first, first + 1, last))
+            continue
         end = next((i for i in range(first + 1, last) if not lines[i].strip()), None)
         if end is not None:
             cuts.append((first, end, last))
@@ -97,13 +115,25 @@ def _short_docstrings(text: str) -> str:
 
 
 def _keep(stmt: ast.stmt, names: set[str]) -> bool:
+    """Whether a class body keeps a statement: a method or class attribute that included code
+    names (the app's metadata, such as a recipe's ``defaults``, stays out), dunders, the rest."""
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        return any(isinstance(t, ast.Name) and t.id in names for t in targets)
     if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return True  # docstring, class attributes
+        return True  # the docstring
     return stmt.name.startswith("__") or stmt.name in names
 
 
 def _methods(cls: ast.ClassDef) -> set[str]:
     return {s.name for s in cls.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def _attributes(cls: ast.ClassDef) -> set[str]:
+    """The class attributes a class body sets (``name = ...``, ``networks: dict = ...``)."""
+    targets = [t for s in cls.body if isinstance(s, ast.Assign) for t in s.targets] + \
+        [s.target for s in cls.body if isinstance(s, ast.AnnAssign)]
+    return {t.id for t in targets if isinstance(t, ast.Name)}
 
 
 @dataclass
@@ -365,7 +395,9 @@ def train_script(project: Project) -> str:
     assert isinstance(recipe_piece.node, ast.ClassDef) and isinstance(base.node, ast.ClassDef)
     supers = {n.attr for n in ast.walk(recipe_piece.node) if isinstance(n, ast.Attribute)
               and isinstance(n.value, ast.Call) and getattr(n.value.func, "id", "") == "super"}
-    base.overridden = frozenset(_methods(recipe_piece.node) - supers - {"__init__"})
+    base.overridden = frozenset((_methods(recipe_piece.node) | _attributes(recipe_piece.node))
+                                - supers - {"__init__"}) | RECIPE_METADATA
+    recipe_piece.overridden = RECIPE_METADATA
     main = _module(MAIN)
     roots = [recipe_piece, main.pieces["main"], main.pieces["Print"], *loader_pieces]
     chosen = shaker.run(roots)
@@ -377,6 +409,10 @@ def train_script(project: Project) -> str:
     data_pieces = [p for m in DATA_MODULES for p in _order(chosen, m)]
     recipe_refs = _refs(recipe_piece.node)[0] | {"Recipe"}
     engine = _order(chosen, ENGINE)
+    # the constants the base recipe reads go with it (``_NO_AUTOCAST``), not to the loop
+    base_refs = _refs(syntax.parse(base.text(names)))[0]
+    recipe_refs |= {p.name for p in engine if p.name in base_refs
+                    and isinstance(p.node, (ast.Assign, ast.AnnAssign))}
     model_side = [p for p in engine if p.name in recipe_refs]
     loop_side = [p for p in engine if p.name not in recipe_refs]
     if "Data" not in {p.name for p in data_pieces}:
@@ -384,8 +420,7 @@ def train_script(project: Project) -> str:
     roles = "".join(f"        {py_literal(r)}: model.NETWORKS[{py_literal(n)}],\n"
                     for r, n in plan.roles.items())
     networks = ("def load_networks() -> tuple[dict[str, type[nn.Module]], type | None]:\n"
-                '    """model.py\'s networks by the role the recipe gives them, and its Graph '
-                'class\n    (for graph data). model.py sits beside this file."""\n'
+                '    """model.py\'s networks (beside this file) by role, and its Graph class."""\n'
                 "    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
                 "    import model\n\n"
                 f"    nets = {{\n{roles}    }}\n"
@@ -434,9 +469,11 @@ python train.py --optimize         # torch.compile, channels-last, fused optimis
 torchrun --nproc_per_node=2 train.py   # DistributedDataParallel (gloo on CPU, NCCL on CUDA)
 ```
 
-`--optimize` compiles the model (the first step pays for it, once) and, on CUDA, also turns on
-bf16 autocast, cudnn.benchmark and TF32 matmuls: faster, but the numbers differ slightly from an
-eager run. Checkpoints go to `checkpoints/latest.pt` (`torch.load(path, weights_only=True)`).
+`--optimize` compiles the model with `torch.compile` (a classifier's forward pass and loss as one
+graph; the first step pays for it, once; a model it cannot compile trains eagerly and says why)
+and, on CUDA, also turns on bf16 autocast, cudnn.benchmark and TF32 matmuls: faster, but the
+numbers differ slightly from an eager run. The trained weights go to `checkpoints/latest.pt`
+(`{{"step", "nets": {{role: state_dict}}}}`, read with `torch.load(path, weights_only=True)`).
 
 ## On a SLURM cluster
 
@@ -493,6 +530,10 @@ def export_project(project: Project, folder: str | Path, *, model_only: bool = F
                                                recipe=project.training.recipe,
                                                dataset=project.training.dataset)
             files["train.sbatch"] = SBATCH.format(job=job)
+    if not model_only:  # pretrained.py + a README section when a key map fits (compiler.keymaps)
+        from compiler.keymaps import export_files
+
+        files.update(export_files(source, files))
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -62,6 +62,7 @@ from compiler import Project, load
 from compiler.codegen import CodegenError
 from compiler.project import ProjectLoadError
 
+from .appside import app_recipe
 from .data import DataError
 from .engine import (
     DivergenceWatch,
@@ -186,7 +187,7 @@ def run(project: Project | str | os.PathLike, run_dir: str | os.PathLike, *,
     """Train ``project`` into ``run_dir``; returns the terminal event (finished/failed/stopped).
 
     ``trust_code``: files (or modules) of the user's own code that opaque nodes may import;
-    ``init_weights``: start from an import's weights (``compiler.imported_weights``), not random.
+    ``init_weights``: start from the project's weights (``compiler.project_weights``), not random.
 
     Never raises for problems a user can cause: they become a ``failed`` event. ``echo``: a text
     stream that gets every event line too (the child process's stdout).
@@ -332,7 +333,7 @@ def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Ev
     torch.manual_seed(hp["seed"])
     nets = {role: _instantiate(plan, net, init_weights if not resume else None).to(dev)
             for role, net in plan.roles.items()}
-    recipe, sampler = setup(plan.recipe_cls, nets, data, hp, dev, plan.input_specs,
+    recipe, sampler = setup(app_recipe(plan.recipe_cls), nets, data, hp, dev, plan.input_specs,
                             plan.graph_cls, say=note)
     total = hp["total_steps"]
 
@@ -414,16 +415,20 @@ def _stdin_reader(control: Control, stop_on_eof: bool = False) -> None:
 
 
 def _instantiate(plan: Any, net: str, init_weights: str | None) -> Any:
-    """A network, with the imported weights loaded when the run starts from them."""
+    """A network, with the project's weights (an import's or loaded ones) loaded when the run
+    starts from them; a network the weights folder holds none for starts from random weights."""
     if init_weights is None:
         return plan.built.instantiate(net)
-    from compiler.imported_weights import ImportedWeightsError
+    from compiler.project_weights import ProjectWeightsError, stored_weights
 
+    if Path(init_weights).is_dir() and stored_weights(init_weights) and \
+            net not in stored_weights(init_weights):
+        return plan.built.instantiate(net)
     try:
         return plan.built.instantiate(net, weights=init_weights)
-    except ImportedWeightsError as err:
+    except ProjectWeightsError as err:
         raise TrainingFault(str(err), "start without --init-weights (from random weights), or "
-                            "import the model again", "checkpoint") from None
+                            "load or import the weights again", "checkpoint") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 # layerloom: local imports (train.py defines these names above)
-from training.engine import Hooks, checkpoint_state, fit, setup
+from training.engine import Hooks, fit, setup, unwrap
 
 CONFIG: dict = {}  # the run's settings
 INPUTS: dict = {}  # each network's input shapes, which the recipe fits the data to
@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                         samples)
     if rank == 0:
         os.makedirs(args.out, exist_ok=True)
-        torch.save(checkpoint_state(recipe, step), os.path.join(args.out, "latest.pt"))
+        nets = {k: unwrap(n).state_dict() for k, n in recipe.nets.items()}  # the weights only
+        torch.save({"step": step, "nets": nets}, os.path.join(args.out, "latest.pt"))
         print(json.dumps({"finished": step, "world_size": world, "metrics": metrics,
                           "duration_s": round(time.time() - t0, 2)}), flush=True)
     if world > 1:

@@ -79,9 +79,10 @@ class TrainForm(QWidget):
         run_row.addWidget(self.device)
         run_row.addStretch(1)
         top.addRow("Train for", run_row)
-        self.init_weights = QCheckBox("Start from imported weights")
-        self.init_weights.setToolTip("train from the weights the import saved beside the project "
-                                     "(else from random weights)")
+        self.init_weights = QCheckBox("Start from the project's weights")
+        self.init_weights.setToolTip("train from the weights saved beside the project (an "
+                                     "import's, or File ▸ Load Weights…'s); else from random "
+                                     "weights")
         self.init_weights.hide()
         self._weights_file: Path | None = None
         top.addRow("", self.init_weights)

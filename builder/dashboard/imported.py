@@ -1,6 +1,6 @@
 """The Training panel's two imported-model switches: trusting the user's code that opaque nodes
 import (asked once per file, naming it, before anything runs), and starting from the weights
-an import saved beside the project."""
+the project holds (its weights folder: an import's or File ▸ Load Weights…'s)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from compiler.imported_weights import weights_path
 from compiler.project import Project
+from compiler.project_weights import stored_weights, weights_dir
 from compiler.usercode import code_sources
 
 
@@ -34,11 +34,11 @@ def confirm_user_code(parent: QWidget, project: Project, trusted: set[str]) -> b
 
 
 def imported_weights(project_path: Path | None) -> Path | None:
-    """The weights an import saved beside the project, if there are any."""
+    """The project's weights folder when it holds weights, whichever way they came (an import,
+    File ▸ Load Weights…; an older import's one file counts too), else None."""
     if project_path is None:
         return None
-    path = weights_path(project_path)
-    return path if path.is_file() else None
+    return weights_dir(project_path) if stored_weights(project_path) else None
 
 
 def runner_args(project: Project, trusted: set[str], init_weights: Path | None) -> list[str]:

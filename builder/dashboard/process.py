@@ -60,7 +60,7 @@ class RunnerProcess(QObject):
         elif epochs:
             args += ["--epochs", str(epochs)]
         args += list(extra_args)  # --trust-code FILE, --init-weights FILE (imported models)
-        self.proc = python_child(self)
+        self.proc = python_child(self, threads=threads)
         # stdout repeats the events; kept as a log (with any print() from user code)
         self.proc.setStandardOutputFile(str(run_dir / "stdout.log"), QProcess.OpenModeFlag.Append)
         self.proc.readyReadStandardError.connect(self._read_err)

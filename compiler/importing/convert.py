@@ -9,16 +9,17 @@ converted, or that the user marked as a leaf, is kept as an opaque node.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Sequence
 
 import torch.fx as fx
 from torch import nn
 
-from .leaves import is_catalogue_leaf, is_helper_class, leaf_of
+from .exported import export_graph
+from .leaves import is_catalogue_leaf, leaf_of
 from .ops import OpsMixin, _kind, _target_name
 from .scopes import FNode, Scope, Unsupported
 from .source import call_ctor, class_ref
-from .trace import forward_params, is_container, trace
+from .trace import Untraceable, forward_params, is_container, trace
 from .values import Arange, Causal, Out, PosEmb, Recorded, Result, Shape, Size
 
 
@@ -26,27 +27,46 @@ class Converter:
     """Walks traced graphs; ``leaf_classes`` are class names the user wants kept as their code."""
 
     def __init__(self, root: nn.Module, ctor: dict[int, dict[str, Any]], recorded: Recorded,
-                 leaf_classes: set[str]) -> None:
+                 leaf_classes: set[str], example: Sequence[Any] = ()) -> None:
         self.root = root
         self.ctor = ctor
         self.recorded = recorded
         self.leaf_classes = leaf_classes
         self.seen: dict[int, int] = {}
+        #: the root's example inputs: what torch.export runs a forward fx cannot follow on
+        self.example = list(example)
+        #: (qualname, why fx stopped) of every forward converted through torch.export
+        self.exported: list[tuple[str, str]] = []
 
     # -- scopes ---------------------------------------------------------------------------
     def scope(self, module: nn.Module, qualname: str, concrete: dict[str, Any],
               inputs: list[tuple[str, dict[str, Any]]]) -> Scope:
         """Convert ``module.forward``; ``inputs``: (name, params of its input node) per tensor."""
-        graph = trace(module, qualname, concrete)
+        try:
+            graph = trace(module, qualname, concrete)
+            fallback = None
+        except Untraceable as err:
+            if not self.example:
+                raise
+            graph = export_graph(self.root, module, self.example, self.recorded, err)
+            fallback = err
         sc = Scope(module, qualname, ctor=self.ctor.get(id(module)))
         walk = _Walk(self, sc, graph, inputs)
-        walk.run()
+        if fallback is None:
+            walk.run()
+            return sc
+        try:
+            walk.run()
+        except Unsupported as err:  # keep fx's message (module and line) first
+            raise Untraceable(f"{fallback.message}; torch.export traced it, but {err}",
+                              fallback.where) from err
+        self.exported.append((qualname or type(module).__name__, fallback.message))
         return sc
 
     def child(self, sc: Scope, fxn: fx.Node, m: nn.Module, qual: str, args: list[Any],
               kwargs: dict[str, Any]) -> FNode:
         """A user submodule's call: a block node (its converted scope) or an opaque node."""
-        start = dict(self.seen)
+        start, exported = dict(self.seen), len(self.exported)
         reason = ""
         if type(m).__name__ not in self.leaf_classes and not _torch_class(m):
             try:
@@ -54,6 +74,7 @@ class Converter:
             except Unsupported as err:
                 reason = err.message + (f" ({err.where})" if err.where else "")
                 self.seen = start  # the opaque node replays these calls as one
+                del self.exported[exported:]  # and nothing inside it is drawn
         elif type(m).__name__ in self.leaf_classes:
             reason = "marked as a leaf"
         else:
@@ -83,7 +104,8 @@ class Converter:
                 raise Unsupported(f"argument '{p.name}' is not given", qual)
         if len(args) > len(params):
             raise Unsupported("takes *args", qual)
-        child = self.scope(m, qual, concrete, [(n, {"kind": "tensor"}) for n, _ in tensors])
+        child = self.scope(m, qual, concrete, [(n, {"kind": "graph" if _is_graph(sc, v) else
+                                                    "tensor"}) for n, v in tensors])
         node = sc.add("block.block", _local(sc, qual),
                       {"block": type(m).__name__, "repeat": 1, "args": {}}, qualname=qual)
         node.children = [child]
@@ -159,6 +181,13 @@ class Converter:
         self.seen[id(m)] = self.seen.get(id(m), 0) + 1
 
 
+def _is_graph(sc: Scope, v: Out) -> bool:
+    """A graph structure: a Graph Input's graph port, or a block input of the graph kind."""
+    src = sc.node(v.node)
+    return (src.type == "io.graph_input" and v.port == "graph") or (
+        src.type == "io.block_input" and src.params.get("kind") == "graph")
+
+
 def _torch_class(m: nn.Module) -> bool:
     return type(m).__module__.startswith("torch.") and not is_container(m)
 
@@ -224,6 +253,8 @@ class _Walk(OpsMixin):
             if not self.inputs:
                 raise Unsupported(f"input '{n.target}' has no example shape", self.where(n))
             name, params = self.inputs.pop(0)
+            if self.is_root and params.get("kind") in ("graph", "graph_features"):
+                return self._graph_input(name, params)
             kind = "io.input" if self.is_root else "io.block_input"
             node = self.sc.add(kind, name, params)
             self.sc.inputs.append(node.name)
@@ -239,6 +270,14 @@ class _Walk(OpsMixin):
         if n.op == "output":
             return self.output(n)
         raise Unsupported(f"fx node kind {n.op}", self.where(n))
+
+    def _graph_input(self, name: str, params: dict[str, Any]) -> Out:
+        """Node features and the graph structure: the two ports of one Graph Input node."""
+        node = next((x for x in self.sc.nodes if x.type == "io.graph_input"), None)
+        if node is None:
+            node = self.sc.add("io.graph_input", name, {"features": params["features"]})
+            self.sc.inputs.append(node.name)
+        return Out(node.name, "graph" if params["kind"] == "graph" else "x")
 
     def output(self, n: fx.Node) -> None:
         v = self.value(n.args[0])
@@ -351,8 +390,6 @@ class _Walk(OpsMixin):
         if len(args) > len(ports):
             raise Unsupported(f"'{qual}' called with {len(args)} inputs", self.where(n))
         ins = [(p, self.tensor(a, n)) for p, a in zip(ports, args, strict=False)]
-        if is_helper_class(type(m)) and leaf.type.startswith("graph."):
-            raise Unsupported("graph layers are not imported yet", self.where(n))
         node = self.node(n, leaf.type, params, ins, base, module=m, qualname=qual)
         return Out(node.name, registry.get(leaf.type).outputs[0].name)
 

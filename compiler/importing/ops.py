@@ -38,6 +38,8 @@ class OpsMixin:
         args = [self.value(a) for a in n.args]
         kw = {k: self.value(v) for k, v in n.kwargs.items()}
         name = getattr(fn, "__name__", "")
+        if isinstance(fn, torch._ops.OpOverload):  # the torch.export fallback's graphs
+            return self._aten(n, str(fn).removeprefix("aten."), args, kw)
         if fn is getattr and len(args) == 2:
             return self._attr(args[0], args[1], n)
         if fn is operator.getitem:
@@ -88,6 +90,14 @@ class OpsMixin:
         if fn is torch.arange and len(args) == 1 and isinstance(args[0], Size) \
                 and args[0].dim == 1 and set(kw) <= {"device"}:
             return Arange(args[0].of)
+        if name == "pool_per_graph" and len(args) >= 2:
+            reduce = args[2] if len(args) > 2 else kw.pop("reduce", "mean")
+            if kw or len(args) > 3:
+                raise Unsupported("pool_per_graph with other arguments", self.where(n))
+            node = self.node(n, "graph.global_pool", {"reduce": reduce},
+                             [("x", self.tensor(args[0], n)), ("graph", self.tensor(args[1], n))],
+                             "pool")
+            return Out(node.name)
         if name == "causal_mask" and len(args) == 1:
             return Causal(self.tensor(args[0], n))
         if name == "output_and_hidden":
@@ -100,6 +110,97 @@ class OpsMixin:
                 raise Unsupported("output_and_hidden with other directions", self.where(n))
             return (Out(res.node, "output"), Out(res.node, "hidden"))
         raise Unsupported(f"the operation {_target_name(n)} has no node type", self.where(n))
+
+    def _aten(self, n: fx.Node, op: str, args: list[Any], kw: dict[str, Any]) -> Any:
+        """An ATen op of torch.export's graph at this scope's own level (the ops of a submodule
+        call are collapsed into that call before): the node it is, or Unsupported."""
+        base, _, overload = op.partition(".")
+        base = base.rstrip("_") if base.endswith("_") and not base.startswith("_") else base
+        x = args[0] if args else None
+        if op in ("sym_size.int",) and isinstance(x, Out):
+            return Size(x, args[1])
+        if base in ("contiguous", "clone", "alias", "detach", "lift_fresh_copy") \
+                or (base == "dropout" and len(args) > 2 and args[2] is False):
+            return self.tensor(x, n)
+        if base in ("add", "mul") and overload == "Tensor" and kw.get("alpha", 1) == 1:
+            return self._merge(n, "merge.add" if base == "add" else "merge.multiply", args[:2])
+        if base in ("relu", "sigmoid", "tanh", "silu") and len(args) == 1:
+            return self._unary(n, f"activation.{base}", {}, args, {})
+        if base == "gelu":
+            return self._unary(n, "activation.gelu",
+                               {"approximate": kw.get("approximate", "none")}, args[:1], {})
+        if base == "leaky_relu":
+            slope = args[1] if len(args) > 1 else 0.01
+            return self._unary(n, "activation.leaky_relu", {"negative_slope": slope}, args[:1], {})
+        if base == "elu" and args[2:] in ([], [1], [1.0], [1, 1], [1.0, 1.0], [1, 1.0], [1.0, 1]):
+            return self._unary(n, "activation.elu", {"alpha": args[1] if len(args) > 1 else 1.0},
+                               args[:1], {})
+        if base in ("softmax", "log_softmax", "_softmax", "_log_softmax") and len(args) >= 2 \
+                and (len(args) < 3 or args[2] in (None, False)) and not kw.get("dtype"):
+            kind = "log_softmax" if "log" in base else "softmax"
+            return self._unary(n, f"activation.{kind}", {"dim": args[1]}, args[:1], {})
+        if base == "cat":
+            dim = args[1] if len(args) > 1 else kw.get("dim", 0)
+            node = self.node(n, "merge.concat", {"dim": dim},
+                             [("x", self.tensor(t, n)) for t in args[0]], "cat")
+            return Out(node.name)
+        if op == "flatten.using_ints":
+            start = args[1] if len(args) > 1 else 0
+            end = args[2] if len(args) > 2 else -1
+            return self._unary(n, "shape.flatten", {"start_dim": start, "end_dim": end}, [x], {})
+        if base in ("view", "reshape", "_unsafe_view"):
+            return self._aten_reshape(n, x)
+        if base == "permute":
+            return self._unary(n, "shape.permute", {"dims": list(args[1])}, [x], {})
+        if op == "transpose.int":
+            return self._unary(n, "shape.transpose", {"dim0": args[1], "dim1": args[2]}, [x], {})
+        if op in ("unsqueeze.default", "squeeze.dim"):
+            return self._unary(n, f"shape.{base}", {"dim": args[1]}, [x], {})
+        if op == "select.int":
+            return self._unary(n, "shape.select", {"dim": args[1], "index": args[2]}, [x], {})
+        if op == "slice.Tensor":
+            dim, start, end, step = (list(args[1:]) + [0, None, None, 1][len(args) - 1:])[:4]
+            end = None if end is not None and end >= 2 ** 62 else end
+            if not start and end is None and step in (None, 1):  # ``x[:, :8]`` slices dim 0 too
+                return self.tensor(x, n)
+            return self._unary(n, "shape.slice", {"dim": dim, "start": start or 0, "end": end,
+                                                  "step": step or 1}, [x], {})
+        if op == "mean.dim" and tuple(args[1]) in ((2, 3), (2,), (2, 3, 4), (-2, -1), (-1,)):
+            keep = args[2] if len(args) > 2 else kw.get("keepdim", False)
+            rank = len(n.meta["val"].shape) + (0 if keep else len(args[1]))
+            if sorted(d % rank for d in args[1]) == list(range(2, rank)):
+                return self._unary(n, "pool.global_avg_pool", {"keepdim": keep}, [x], {})
+        if op == "adaptive_avg_pool2d.default":
+            return self._unary(n, "pool.adaptive_avg_pool2d", {"output_size": _pairish(args[1])},
+                               [x], {})
+        if op == "max_pool2d.default":
+            kernel, stride, padding, dilation, ceil = (list(args[1:]) + [[], 0, 1, False][
+                len(args) - 2:])[:5]
+            params = {"kernel_size": _pairish(kernel), "stride": _pairish(stride) or None,
+                      "padding": _pairish(padding), "dilation": _pairish(dilation),
+                      "ceil_mode": ceil}
+            return self._unary(n, "pool.max_pool2d", params, [x], {})
+        if op == "linear.default" and len(args) == 2 and isinstance(args[1], Out) \
+                and args[1].port == "weight":  # F.linear(x, wte.weight): the tied head
+            node = self.node(n, "linear.tied_linear", {}, [("x", self.tensor(x, n)),
+                                                          ("weight", args[1])])
+            return Out(node.name)
+        raise Unsupported(f"the ATen op {op} has no node type here", self.where(n))
+
+    def _aten_reshape(self, n: fx.Node, x: Any) -> Out:
+        """view/reshape in torch.export's graph: the sizes are read from its shapes, and only a
+        reshape that keeps the (dynamic) batch dim and fixes the rest can be drawn."""
+        src = self.tensor(x, n)
+        fxn = n.args[0]
+        before = fxn.meta.get("val") if isinstance(fxn, fx.Node) else None
+        after = n.meta.get("val")
+        if before is None or after is None or not len(after.shape) or not len(before.shape) \
+                or str(after.shape[0]) != str(before.shape[0]) \
+                or not all(type(d) is int for d in after.shape[1:]):
+            raise Unsupported("a reshape that does not keep the batch dim and fix the rest",
+                              self.where(n))
+        return self._unary(n, "shape.reshape", {"shape": [int(d) for d in after.shape[1:]]},
+                           [src], {})
 
     def call_method(self, n: fx.Node) -> Any:
         args = [self.value(a) for a in n.args]

@@ -4,19 +4,22 @@ original's outputs on a random input within the tolerance."""
 
 from __future__ import annotations
 
+import inspect
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import torch
 from torch import nn
 
 from compiler.build import build
 from compiler.codegen import generate
-from compiler.imported_weights import save_weights, weights_path
 from compiler.project import Project, save
+from compiler.project_weights import save_project_weights
 from compiler.shapes import analyze
+from nodes.helpers import Graph
 
 from . import source as src
 from .assemble import all_scopes, assign_blocks, build_project
@@ -48,6 +51,8 @@ class ImportReport:
     tolerance: float = TOLERANCE
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    #: (qualname, why fx stopped) of each forward converted through the torch.export fallback
+    exported: list[tuple[str, str]] = field(default_factory=list)
 
     def text(self) -> str:
         lines = [f"Imported {self.source}: {self.nodes} nodes, {len(self.blocks)} block(s), "
@@ -59,6 +64,10 @@ class ImportReport:
             lines.append(f"  block {name} (from {cls}), used {uses}×")
         for qual, ref, reason in self.opaque:
             lines.append(f"  opaque {qual}: imports {ref} ({reason})")
+        for qual, why in self.exported:
+            at = re.search(r" at (.+?:\d+): (`.*`)\.", why)
+            stop = f"at {at[1]}: {at[2]}" if at else why[:200]
+            lines.append(f"  traced with the torch.export fallback: {qual} (fx stopped {stop})")
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -70,10 +79,11 @@ class ImportResult:
     report: ImportReport
 
     def save(self, path: str | Path) -> tuple[Path, Path]:
-        """Write the project and, beside it, its weights (safetensors)."""
+        """Write the project and, beside it, its weights folder (``<project>.weights/``, one
+        safetensors per network); returns both paths."""
         p = Path(path)
         save(self.project, p)
-        w = save_weights(weights_path(p), self.weights, {"source": self.report.source})
+        w = save_project_weights(p, self.weights, {"source": self.report.source})
         return p, w
 
 
@@ -96,10 +106,35 @@ def parse_shape(text: str) -> list[int | str]:
     return dims
 
 
+GRAPH_FIELDS = ("edge_index", "batch", "num_graphs")
+
+
+def graph_class(model: nn.Module, param: inspect.Parameter) -> type | None:
+    """The class of a forward argument that is a batch of graphs (a NamedTuple with Layerloom's
+    ``Graph`` fields, as an exported ``model.py`` takes), or None for a tensor argument."""
+    ann = param.annotation
+    if isinstance(ann, str):
+        ann = getattr(type(model).forward, "__globals__", {}).get(ann.rpartition(".")[2])
+    if isinstance(ann, type) and tuple(getattr(ann, "_fields", ()))[:3] == GRAPH_FIELDS:
+        return ann
+    if param.name == "graph" and ann is inspect.Parameter.empty:
+        return Graph
+    return None
+
+
 def default_inputs(model: nn.Module) -> list[tuple[list[int | str], str]]:
-    """What the first layer implies: [N, C, 64, 64] for a Conv2d, [N, F] for a Linear ..."""
+    """What the first layer implies: [N, C, 64, 64] for a Conv2d, [N, F] for a Linear ...;
+    node features [V, F] (F: the first Linear's inputs) and the structure for a graph model."""
     tensors = [p for p in forward_params(model) if p.default is p.empty
                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    graphs = [p for p in tensors if graph_class(model, p) is not None]
+    if len(graphs) == 1 and len(tensors) == 2:
+        first = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
+        if first is None:
+            raise ImportFailure(f"cannot tell the node features {type(model).__name__} takes; "
+                                "give --input V,F --input graph")
+        return [([], "graph") if p in graphs else (["V", first.in_features], "float")
+                for p in tensors]
     if len(tensors) != 1:
         raise ImportFailure(f"{type(model).__name__}.forward takes {len(tensors)} inputs; give "
                             "each one's shape with --input (e.g. --input N,3,224,224)")
@@ -123,16 +158,43 @@ def _vocab(model: nn.Module) -> int:
 
 
 def example(specs: Sequence[tuple[list[int | str], str]], sizes: dict[str, int], vocab: int,
-            seed: int) -> list[torch.Tensor]:
+            seed: int, graph_cls: type = Graph) -> list[Any]:
+    """Random inputs of ``specs``' shapes; a graph: ``sizes['E']`` random edges between
+    ``sizes['V']`` nodes, split in order into ``sizes['N']`` graphs."""
     gen = torch.Generator().manual_seed(seed)
-    out = []
+    out: list[Any] = []
     for dims, dtype in specs:
         shape = [d if isinstance(d, int) else sizes.get(d, 4) for d in dims]
-        if dtype == "long":
+        if dtype == "graph":
+            v, graphs = sizes.get("V", 7), sizes.get("N", 2)
+            edges = torch.randint(0, v, (2, sizes.get("E", 12)), generator=gen)
+            out.append(graph_cls(edges, torch.arange(v) * graphs // v, graphs))
+        elif dtype == "long":
             out.append(torch.randint(0, vocab, shape, generator=gen))
         else:
             out.append(torch.randn(shape, generator=gen))
     return out
+
+
+def _input_nodes(names: Sequence[str], specs: Sequence[tuple[list[int | str], str]]
+                 ) -> list[tuple[str, dict[str, Any]]]:
+    """(name, params) of the root's input per forward argument; with a graph, the node features
+    and the structure are the two ports of one Graph Input node."""
+    if len(names) != len(specs):
+        raise ImportFailure(f"{len(specs)} input shape(s) given for a forward of {len(names)} "
+                            "argument(s)")
+    graphs = [i for i, (_, k) in enumerate(specs) if k == "graph"]
+    if not graphs:
+        return [(n, {"shape": d, "dtype": k}) for n, (d, k) in zip(names, specs, strict=True)]
+    features = [i for i, (d, k) in enumerate(specs) if k == "float" and len(d) == 2]
+    if len(graphs) != 1 or len(features) != 1 or len(specs) != 2 \
+            or not isinstance(specs[features[0]][0][1], int):
+        raise ImportFailure("a graph model is imported with two inputs: node features V,F and "
+                            "the graph (--input V,F --input graph)")
+    f = specs[features[0]][0][1]
+    return [(n, {"kind": "graph", "features": f} if k == "graph" else
+             {"kind": "graph_features", "features": f})
+            for n, (_, k) in zip(names, specs, strict=True)]
 
 
 def _record(model: nn.Module, runs: list[list[torch.Tensor]]) -> Recorded:
@@ -184,24 +246,27 @@ def import_model(source: str | nn.Module | Callable[[], nn.Module],
     model.eval()
     if inputs:
         kinds = list(dtypes) or ["float"]
-        specs = [(parse_shape(s), kinds[min(i, len(kinds) - 1)]) for i, s in enumerate(inputs)]
+        specs = [([], "graph") if s.strip().lower() == "graph" else
+                 (parse_shape(s), kinds[min(i, len(kinds) - 1)]) for i, s in enumerate(inputs)]
     else:
         specs = default_inputs(model)
+    params = forward_params(model)[:len(specs)]
+    graph_cls = next((c for c in (graph_class(model, p) for p in params) if c), Graph)
+    root_inputs = _input_nodes([p.name for p in params], specs)
     vocab = _vocab(model)
-    runs = [example(specs, SIZES[0], vocab, 1), example(specs, SIZES[1], vocab, 2)]
+    runs = [example(specs, SIZES[0], vocab, 1, graph_cls),
+            example(specs, SIZES[1], vocab, 2, graph_cls)]
     recorded = _record(model, runs)
-    names = [p.name for p in forward_params(model)][:len(specs)]
-    conv = Converter(model, ctor, recorded, set(leaves))
+    conv = Converter(model, ctor, recorded, set(leaves), example=runs[0])
     try:
-        root = conv.scope(model, "", {}, [(n, {"shape": d, "dtype": k})
-                                          for n, (d, k) in zip(names, specs, strict=True)])
+        root = conv.scope(model, "", {}, root_inputs)
         blocks = assign_blocks(root)
         project = build_project(root, name or type(model).__name__,
                                 f"Imported from {label}.", blocks)
     except Unsupported as err:
         raise ImportFailure(f"cannot import {label}: {err}") from err
-    report = ImportReport(label, tolerance=tolerance)
-    weights = _verify(project, root, model, runs, report, tolerance)
+    report = ImportReport(label, tolerance=tolerance, exported=list(conv.exported))
+    weights = _verify(project, root, model, runs, report, tolerance, set(recorded.calls))
     _describe(project, root, report)
     report.params_original = sum(p.numel() for p in model.parameters())
     report.seconds = time.perf_counter() - t0
@@ -209,7 +274,10 @@ def import_model(source: str | nn.Module | Callable[[], nn.Module],
 
 
 def _verify(project: Project, root: Scope, model: nn.Module, runs: list[list[torch.Tensor]],
-            report: ImportReport, tolerance: float) -> dict[str, dict[str, torch.Tensor]]:
+            report: ImportReport, tolerance: float, ran: Collection[int] = ()
+            ) -> dict[str, dict[str, torch.Tensor]]:
+    """Build, copy the weights, compare the outputs; ``ran``: ids of the modules the example
+    runs called (to name the others where the parameter counts differ)."""
     analysis = analyze(project)
     if analysis.errors:
         first = analysis.errors[0]
@@ -228,7 +296,10 @@ def _verify(project: Project, root: Scope, model: nn.Module, runs: list[list[tor
         copy_weights(root, gen, built.module.__file__, source.node_lines, runs[0], skip)
     except Unsupported as err:
         raise ImportFailure(str(err)) from err
-    probe = example([(list(t.shape), _dtype(t)) for t in runs[0]], {}, _vocab(model), 3)
+    fresh = iter(example([(list(t.shape), _dtype(t)) for t in runs[0]
+                          if isinstance(t, torch.Tensor)], {}, _vocab(model), 3))
+    probe = [next(fresh) if isinstance(t, torch.Tensor) else t  # a graph: the same structure
+             for t in runs[0]]
     with torch.no_grad():
         want, got = model(*probe), gen(*probe)
     diff = max_difference(want, got)
@@ -241,8 +312,13 @@ def _verify(project: Project, root: Scope, model: nn.Module, runs: list[list[tor
                             "modules that differ as leaves (--leaf CLASS) to keep them as your "
                             "code")
     if report.params_imported != sum(p.numel() for p in model.parameters()):
-        report.warnings.append("parameter counts differ (a module used twice, or weights shared "
-                               "across blocks, became separate copies)")
+        idle = [name for name, m in model.named_modules() if name and id(m) not in ran
+                and any(True for _ in m.parameters(recurse=False))]
+        report.warnings.append(
+            f"parameter counts differ: {', '.join(idle[:5])} never ran on the example input "
+            "(a branch not taken), so not in the graph" if idle else
+            "parameter counts differ (a module used twice, or weights shared across blocks, "
+            "became separate copies)")
     return {"net": {k: v.detach().clone() for k, v in gen.state_dict().items()}}
 
 

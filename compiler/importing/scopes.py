@@ -52,6 +52,9 @@ class Scope:
     args: dict[str, Any] = field(default_factory=dict)
     #: (node, param[, arg]) -> the block param its value is lifted into (set by assemble)
     lifted: dict[tuple[str, ...], str] = field(default_factory=dict)
+    #: made by assemble from the nodes of one ``nn.Sequential`` attribute (fx traces through
+    #: containers), so the generated model keeps that attribute and its indices
+    sequential: bool = False
 
     def node(self, name: str) -> FNode:
         for n in self.nodes:

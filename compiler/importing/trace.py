@@ -1,5 +1,6 @@
 """torch.fx tracing of one module's forward, with the catalogue's modules and every user submodule
-as leaves, and a clear message (module, file, line) where fx cannot follow the code."""
+as leaves, and a clear message (module, file, line) where fx cannot follow the code: the
+converter then tries torch.export (:mod:`.exported`) and, where that fails too, shows it."""
 
 from __future__ import annotations
 

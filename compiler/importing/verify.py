@@ -94,7 +94,11 @@ def copy_weights(root: Scope, model: nn.Module, filename: str,
     tensor must be covered, or the import is refused (Unsupported)."""
     gen = generated_modules(model, filename, node_lines, example, skip)
     queues: dict[Path_, list[tuple[nn.Module, dict[str, str]]]] = defaultdict(list)
+    # a block codegen wrote as an nn.Sequential has no forward of its own: its steps are never
+    # on the generated stack, so the original paths skip them too
+    seen = {step for p in gen for step in p}
     for path, module, rename in original_modules(root):
+        path = tuple(step for step in path[:-1] if step in seen) + path[-1:]
         key = next((path[:i] for i in range(len(path), 0, -1) if path[:i] in gen), path)
         queues[key].append((module, rename))
     loaded: set[int] = set()

@@ -7,6 +7,7 @@ is small enough to sit in memory, which keeps batching a pure function of the in
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -14,50 +15,42 @@ from torch import Tensor
 
 
 class DataError(Exception):
-    """Bad data, said where: the file, the line and/or column, and what was expected."""
+    """Bad data, said where (the file, the line and/or column) and what was expected."""
 
     def __init__(self, message: str, file: str | None = None, line: int | None = None,
                  column: str | int | None = None, expected: str = "") -> None:
         self.message, self.file, self.line, self.column = message, file, line, column
         self.expected = expected
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = []
-        if self.file:
-            where.append(str(self.file))
-        if self.line is not None:
-            where.append(f"line {self.line}")
-        if self.column is not None:
-            where.append(f"column {self.column}")
-        text = (", ".join(where) + ": " if where else "") + self.message
-        return text + (f" (expected {self.expected})" if self.expected else "")
+        where = [str(file)] if file else []
+        where += [f"{k} {v}" for k, v in (("line", line), ("column", column)) if v is not None]
+        super().__init__((", ".join(where) + ": " if where else "") + message
+                         + (f" (expected {expected})" if expected else ""))
 
 
 def option_number(options: dict, key: str, default: float, lo: float, hi: float,
                   integer: bool = False) -> float:
-    """A numeric dataset option, checked: a typo in the Train panel is a DataError naming the
-    option, not a ValueError from deep inside a loader."""
+    """A numeric dataset option, checked: a typo is a DataError naming the option.
+
+    Not a ValueError from deep inside a loader; also refuses NaN, booleans and, for whole
+    numbers, fractions.
+    """
     value = options.get(key, default)
-    kind = "a whole number" if integer else "a number"
     try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = int(value) if integer else float(value)
-        if integer and float(value) != number:
-            raise ValueError
-    except (TypeError, ValueError, OverflowError):
-        raise DataError(f"dataset option '{key}' is {value!r}",
-                        expected=f"{kind} from {lo:g} to {hi:g}") from None
-    if not lo <= number <= hi:  # also refuses NaN
-        raise DataError(f"dataset option '{key}' is {value!r}, out of range",
-                        expected=f"{kind} from {lo:g} to {hi:g}")
-    return number
+        number = math.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if lo <= number <= hi and not (integer and number % 1):
+        return int(number) if integer else number
+    where = ", out of range" if number < lo or number > hi else ""  # NaN compares false
+    raise DataError(f"dataset option '{key}' is {value!r}{where}",
+                    expected=f"{'a whole number' if integer else 'a number'} from {lo:g} to {hi:g}")
 
 
 class Data:
-    """Train and validation tensors (rows of x, y, ... aligned on dim 0) plus ``info`` that
-    recipes read. Graph data are the subclasses :class:`OneGraph` and :class:`GraphList`."""
+    """Train and validation tensors (rows aligned on dim 0) and ``info`` that recipes read.
+
+    Graph data are the subclasses :class:`OneGraph` and :class:`GraphList`.
+    """
 
     kind = "tensors"
 
@@ -74,9 +67,11 @@ class Data:
         return self.batcher(split, device)(idx)
 
     def batcher(self, split: str, device: torch.device) -> Callable[[Tensor], tuple]:
-        """Batching for one split and device, decided once: the training loop calls the result
-        every step, and for in-memory tensors it is plain indexing (what a hand-written loop
-        does; measured: the per-step dispatch of ``batch`` cost ~2% on a 1 ms step)."""
+        """Batching for one split and device, decided once: plain indexing for the loop to call.
+
+        What a hand-written loop does; measured: the per-step dispatch of ``batch`` cost ~2% on
+        a 1 ms step.
+        """
         part = self.split(split)
         if part[0].device != device:
             return lambda idx: tuple(t[idx].to(device, non_blocking=True) for t in part)
@@ -91,8 +86,6 @@ class Data:
     def rescale(self, lo: float, hi: float, pos: int = 0) -> None:
         """Map tensor ``pos`` linearly so the training data spans [lo, hi] (for Sigmoid or Tanh
         outputs); validation uses the same map."""
-        if self.kind != "tensors":
-            return
         x = self.train[pos]
         a, b = float(x.min()), float(x.max())
         if a == lo and b == hi:
@@ -109,39 +102,22 @@ class Data:
         Equal sizes reshape silently (digits [1, 8, 8] feeds an input of [64]); anything else is a
         DataError that names both shapes.
         """
-        if self.kind != "tensors" or not dims or dims[0] != "N":
+        if not dims or dims[0] != "N":
             return
         want = list(dims[1:])
         for name in ("train", "val"):
             part = list(self.split(name))
             have = list(part[pos].shape[1:])
-            if _fits(have, want):
+            if len(have) == len(want) and all(isinstance(w, str) or w == h
+                                              for h, w in zip(have, want, strict=True)):
                 continue
-            numel = 1
-            for d in have:
-                numel *= d
-            fixed = [d for d in want if isinstance(d, int)]
-            if all(isinstance(d, int) for d in want) and _prod(fixed) == numel:
-                part[pos] = part[pos].reshape(part[pos].shape[0], *fixed)
-                setattr(self, name, tuple(part))
-                continue
-            raise DataError(
-                f"the dataset gives samples of shape {have} but {who} takes "
-                f"[{', '.join(str(d) for d in want)}] per sample",
-                expected="a dataset whose samples match the Input node's shape, or an Input "
-                         "shape that matches the data")
-
-
-def _prod(xs: list[int]) -> int:
-    out = 1
-    for x in xs:
-        out *= x
-    return out
-
-
-def _fits(have: list[int], want: list) -> bool:
-    return len(have) == len(want) and all(
-        isinstance(w, str) or w == h for h, w in zip(have, want, strict=True))
+            if not all(isinstance(d, int) for d in want) or math.prod(want) != math.prod(have):
+                raise DataError(f"the dataset gives samples of shape {have} but {who} takes "
+                                f"[{', '.join(map(str, want))}] per sample",
+                                expected="a dataset whose samples match the Input node's "
+                                         "shape, or an Input shape that matches the data")
+            part[pos] = part[pos].reshape(part[pos].shape[0], *want)
+            setattr(self, name, tuple(part))
 
 
 class OneGraph(Data):
@@ -151,6 +127,12 @@ class OneGraph(Data):
 
     def size(self, split: str) -> int:
         return 1
+
+    def fit_input(self, pos: int, dims: tuple, who: str) -> None:
+        """Graphs are fed as they are: their networks take node features and edges."""
+
+    def rescale(self, lo: float, hi: float, pos: int = 0) -> None:
+        """Graph features are left as they are."""
 
     def batcher(self, split: str, device: torch.device) -> Callable[[Tensor], tuple]:
         part = self.split(split)
@@ -164,6 +146,12 @@ class GraphList(Data):
 
     def size(self, split: str) -> int:
         return len(self.split(split))
+
+    def fit_input(self, pos: int, dims: tuple, who: str) -> None:
+        """Graphs are fed as they are: their networks take node features and edges."""
+
+    def rescale(self, lo: float, hi: float, pos: int = 0) -> None:
+        """Graph features are left as they are."""
 
     def batcher(self, split: str, device: torch.device) -> Callable[[Tensor], tuple]:
         part = self.split(split)

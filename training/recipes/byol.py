@@ -28,11 +28,6 @@ class BYOLRecipe(Recipe):
     defaults = {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "steps": 300, "ema": 0.95}
     metric = ("probe_accuracy", "max")
 
-    def setup(self):
-        self.initial_encoder = copy.deepcopy(unwrap(self.nets["encoder"]))
-        self.target_encoder = copy.deepcopy(unwrap(self.nets["encoder"])).requires_grad_(False)
-        self.target_projector = copy.deepcopy(unwrap(self.nets["projector"])).requires_grad_(False)
-
     def param_groups(self):
         """The predictor learns faster than the rest (``predictor_lr_scale``, 10 by default):
         a predictor that keeps up with the target is what BYOL's analyses (DirectPred, SimSiam)
@@ -44,6 +39,9 @@ class BYOLRecipe(Recipe):
                           "lr": float(self.hp["lr"]) * scale}]}
 
     def adapt(self, input_specs):
+        self.initial_encoder = copy.deepcopy(unwrap(self.nets["encoder"]))
+        self.target_encoder = copy.deepcopy(unwrap(self.nets["encoder"])).requires_grad_(False)
+        self.target_projector = copy.deepcopy(unwrap(self.nets["projector"])).requires_grad_(False)
         if input_specs.get("encoder"):
             self.data.fit_input(0, input_specs["encoder"][0][0], "network 'encoder'")
 

@@ -32,10 +32,8 @@ class SimCLRRecipe(Recipe):
                 "temperature": 0.5}
     metric = ("probe_accuracy", "max")
 
-    def setup(self):
-        self.initial_encoder = copy.deepcopy(unwrap(self.nets["encoder"]))
-
     def adapt(self, input_specs):
+        self.initial_encoder = copy.deepcopy(unwrap(self.nets["encoder"]))
         if input_specs.get("encoder"):
             self.data.fit_input(0, input_specs["encoder"][0][0], "network 'encoder'")
 

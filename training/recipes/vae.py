@@ -32,10 +32,8 @@ class VAERecipe(Recipe):
     defaults = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 20}
     metric = ("loss", "min")
 
-    def setup(self):
-        self.split = "encoder" in self.nets
-
     def adapt(self, input_specs):
+        self.split = "encoder" in self.nets
         role = "encoder" if "encoder" in self.nets else "net"
         if input_specs.get(role):
             self.data.fit_input(0, input_specs[role][0][0], f"network '{role}'")

@@ -25,6 +25,7 @@ from ..cli import resolve_project
 from .samplers import STRATEGIES
 from .space import resolve
 from .study import OBJECTIVES, Search, SearchError, SearchOptions, SearchResult, study_dir_for
+from .trial import warm_up
 
 
 def parser() -> argparse.ArgumentParser:
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     except SearchError as err:
         return _usage(args, str(err))
     _listen(search, args.events)
+    if not options.inline:
+        warm_up()  # the trials' forkserver imports torch while the study opens
     try:
         result = search.run()
     except SearchError as err:

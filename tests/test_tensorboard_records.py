@@ -1,0 +1,127 @@
+"""The hand-written TensorBoard event files (``training.event_file``) read back by TensorBoard's
+own reader, and the sink's promise to the training loop: no thread of its own (a GIL holder the
+OS preempts stalls the loop) and no tensorboardX import while the run trains.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from training import event_file
+from training.event_file import EventFile, ScalarRecords, event, scalar_value, text_value
+from training.tensorboard import TensorBoardSink
+
+ROOT = Path(__file__).resolve().parents[1]
+event_accumulator = pytest.importorskip(
+    "tensorboard.backend.event_processing.event_accumulator",
+    reason="the TensorBoard reader: pip install tensorboard")
+
+
+def _reader(run_dir: Path):
+    acc = event_accumulator.EventAccumulator(str(run_dir), size_guidance={"scalars": 0,
+                                                                          "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+@pytest.mark.timeout(10)
+def test_crc32c_is_castagnoli() -> None:
+    """The check value of CRC-32C (RFC 3720), for the pure-Python path and the one in use."""
+    assert event_file._crc32c_py(b"123456789") == 0xE3069283
+    assert event_file.crc32c(b"123456789") == 0xE3069283
+    assert event_file._crc32c_py(b"") == 0
+
+
+@pytest.mark.timeout(30)
+def test_scalars_and_text_read_back_by_tensorboard(tmp_path: Path) -> None:
+    f = EventFile(tmp_path)
+    scalars = ScalarRecords()
+    losses = [2.5, 1.25, 0.625, 1e-7, 3.0e39]  # the last one beyond float32: clamped
+    f.write_records(scalars.encode_steps("train/loss", losses, 1, 1000.5))
+    f.write_records(scalars.encode("train/lr", 0.001, 5, 1000.5))
+    f.write_records(scalars.encode("val/accuracy", 0.75, 300, 1001.0))  # a two-byte step
+    f.write([event(1000.0, 0, summary=[text_value("config", "lr: 0.001 — ünïcode")])])
+    f.close()
+    acc = _reader(tmp_path)
+    read = acc.Scalars("train/loss")
+    assert [s.step for s in read] == [1, 2, 3, 4, 5]
+    assert [s.value for s in read] == pytest.approx([2.5, 1.25, 0.625, 1e-7, 3.4028234e38],
+                                                    rel=1e-6)
+    assert {s.wall_time for s in read} == {1000.5}
+    assert [(s.step, s.value) for s in acc.Scalars("val/accuracy")] == [(300, 0.75)]
+    assert acc.Scalars("train/lr")[0].value == pytest.approx(0.001)
+    text = acc.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert text == "lr: 0.001 — ünïcode"
+    assert "text" in acc.PluginAssets("text") or acc.PluginTagToContent("text")
+
+
+@pytest.mark.timeout(10)
+def test_records_carry_checksums_tensorboard_checks(tmp_path: Path) -> None:
+    """A flipped byte in a record is refused by the reader (the checksum is real, not zero)."""
+    from tensorboard.compat.tensorflow_stub import errors
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import PyRecordReader_New
+
+    data = event(5.0, 3, summary=[scalar_value("x", 1.0)])
+    framed = event_file.record(data)
+    assert struct.unpack("<Q", framed[:8])[0] == len(data)
+    path = tmp_path / "events.out.tfevents.1.host"
+    path.write_bytes(framed[:-6] + bytes([framed[-6] ^ 1]) + framed[-5:])
+    reader = PyRecordReader_New(str(path))
+    with pytest.raises(errors.DataLossError):
+        reader.GetNext()
+
+
+@pytest.mark.timeout(30)
+def test_the_sink_starts_no_thread_and_fails_quietly(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    sink = TensorBoardSink(tmp_path / "run")
+    sink.event({"event": "started", "config": {"hyper": {"lr": 0.1}}, "time": 1.0})
+    sink.event({"event": "metric", "split": "train", "step": 2, "loss": 1.5,
+                "losses": [1.0, 2.0], "accuracy": 0.5, "time": 2.0})
+    assert set(threading.enumerate()) == before
+    sink.close()
+    assert [s.value for s in _reader(tmp_path / "run").Scalars("train/loss")] == [1.0, 2.0]
+    # a run folder the files cannot be written in: the sink turns off, the run goes on
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    broken = TensorBoardSink(blocked)
+    ev = {"event": "started", "config": {}, "time": 1.0}
+    broken.event(ev)
+    broken.event({"event": "metric", "split": "train", "step": 1, "losses": [1.0],
+                  "time": 2.0})
+    broken.close()
+    assert ev["tensorboard"].startswith("writing") and not broken.enabled and broken.error
+
+
+PROBE = """
+import json, sys, templates
+from training.runner import run
+seen = []
+def on_event(ev):
+    if ev["event"] == "metric":
+        seen.append("tensorboardX" in sys.modules)
+ev = run(templates.build("mlp-digits"), sys.argv[1], steps=20, on_event=on_event,
+         hyper={"log_every": 5, "eval_every": 20})
+print(json.dumps({"event": ev["event"], "seen": seen}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_tensorboardx_is_imported_only_when_the_run_ends(tmp_path: Path) -> None:
+    """In a fresh process: no record of the run imports tensorboardX (~0.5 s of import in the
+    training window); the HParams summaries it makes at the end are in the file."""
+    out = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "run")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=280, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["event"] == "finished" and got["seen"] and not any(got["seen"])
+    acc = _reader(tmp_path / "run")
+    assert acc.PluginTagToContent("hparams")
+    assert [s.step for s in acc.Scalars("train/loss")] == list(range(1, 21))
