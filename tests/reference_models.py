@@ -205,21 +205,21 @@ class TVResNet(nn.Module):
     """torchvision.models.resnet.ResNet's structure: conv1, bn1, relu, maxpool, layer1..4
     (Sequentials of blocks, ``downsample`` a Sequential of 1×1 conv and BN), avgpool, fc."""
 
-    def __init__(self, depth: int = 18, num_classes: int = 1000) -> None:
+    def __init__(self, depth: int = 18, num_classes: int = 1000, width: int = 64) -> None:
         super().__init__()
         kind, stages = RESNET_STAGES[depth]
         block = TVBasicBlock if kind == "basic" else TVBottleneck
-        self.inplanes = 64
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.inplanes = width  # torchvision's is 64; narrower ones import in seconds
+        self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.layer1 = self._make_layer(block, 64, stages[0], 1)
-        self.layer2 = self._make_layer(block, 128, stages[1], 2)
-        self.layer3 = self._make_layer(block, 256, stages[2], 2)
-        self.layer4 = self._make_layer(block, 512, stages[3], 2)
+        self.layer1 = self._make_layer(block, width, stages[0], 1)
+        self.layer2 = self._make_layer(block, width * 2, stages[1], 2)
+        self.layer3 = self._make_layer(block, width * 4, stages[2], 2)
+        self.layer4 = self._make_layer(block, width * 8, stages[3], 2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512 * block.expansion, num_classes)
+        self.fc = nn.Linear(width * 8 * block.expansion, num_classes)
 
     def _make_layer(self, block: type, planes: int, blocks: int, stride: int) -> nn.Sequential:
         downsample = None

@@ -18,43 +18,6 @@ from compiler.importing.pipeline import import_model
 from tests import reference_models as refs
 
 
-class SmallTVResNet(nn.Module):
-    """torchvision's ResNet layout (conv1, bn1, relu, maxpool, layer1..4, avgpool, fc) at a
-    fraction of the width, so the default run imports it in seconds."""
-
-    def __init__(self, bottleneck: bool, stages: tuple[int, ...], width: int = 8,
-                 num_classes: int = 10) -> None:
-        super().__init__()
-        block = refs.TVBottleneck if bottleneck else refs.TVBasicBlock
-        self.inplanes = width
-        self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.layer1 = self._make_layer(block, width, stages[0], 1)
-        self.layer2 = self._make_layer(block, width * 2, stages[1], 2)
-        self.layer3 = self._make_layer(block, width * 4, stages[2], 2)
-        self.layer4 = self._make_layer(block, width * 8, stages[3], 2)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(width * 8 * block.expansion, num_classes)
-
-    def _make_layer(self, block: type, planes: int, blocks: int, stride: int) -> nn.Sequential:
-        downsample = None
-        if stride != 1 or self.inplanes != planes * block.expansion:
-            downsample = nn.Sequential(
-                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
-                nn.BatchNorm2d(planes * block.expansion))
-        layers = [block(self.inplanes, planes, stride, downsample)]
-        self.inplanes = planes * block.expansion
-        layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
-        return nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
-
-
 class SmallVGG(nn.Module):
     """VGG's layout (``features``, ``pool``, ``classifier``) with narrow layers."""
 
@@ -104,8 +67,8 @@ def _check_round_trip(factory: Callable[[], nn.Module], size: int = 64) -> list[
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("factory", [
-    pytest.param(lambda: SmallTVResNet(False, (2, 2, 2, 2)), id="resnet18-narrow"),
-    pytest.param(lambda: SmallTVResNet(True, (3, 4, 6, 3), width=4), id="resnet50-narrow"),
+    pytest.param(lambda: refs.TVResNet(18, 10, width=8), id="resnet18-narrow"),
+    pytest.param(lambda: refs.TVResNet(50, 10, width=4), id="resnet50-narrow"),
     pytest.param(SmallVGG, id="vgg-narrow")])
 def test_narrow_import_keeps_the_original_keys(factory: Callable[[], nn.Module]) -> None:
     keys = _check_round_trip(factory)
@@ -116,7 +79,7 @@ def test_narrow_import_keeps_the_original_keys(factory: Callable[[], nn.Module])
 def test_keys_are_spelled_like_the_original() -> None:
     """The names a user looks for, spelled out, including a downsample registered after the
     layers it is called before."""
-    keys = _check_round_trip(lambda: SmallTVResNet(False, (2, 2, 2, 2)))
+    keys = _check_round_trip(lambda: refs.TVResNet(18, 10, width=8))
     assert keys[:2] == ["conv1.weight", "bn1.weight"]
     assert keys.index("layer2.0.bn2.num_batches_tracked") < keys.index(
         "layer2.0.downsample.0.weight")
