@@ -46,8 +46,8 @@ class FileActions:
     def _may_discard(self) -> bool:
         """Before the project is replaced or closed: Save, Discard or Cancel, as every desktop
         editor asks. True when the caller may go on (saved, or discarded on purpose)."""
-        if not self.document.dirty:
-            return True
+        if not self.document.dirty and getattr(self, "pending_weights", None) is None:
+            return True  # (weights loaded into an unsaved project are unsaved work too)
         answer = self.ask_unsaved(f"{self.document.title} has unsaved changes. Save them "
                                   "first?")
         if answer == "save":
@@ -262,7 +262,7 @@ class FileActions:
 
     # -- autosave and recovery -----------------------------------------------------------------
     def autosave(self) -> Path | None:
-        if not self.document.dirty:
+        if not self.document.dirty and getattr(self, "pending_weights", None) is None:
             self.recovery_file.remove()  # back at the saved state (undo): nothing to recover
             return None
         try:
@@ -298,6 +298,9 @@ class FileActions:
             r.discard()
             return False
         self._replace(project, Path(r.original) if r.original else None)
+        from .weights_actions import adopt_recovered
+
+        adopt_recovered(self, r.file)  # weights it had loaded while unsaved
         # The recovered state differs from the file on disk: mark it unsaved.
         self.document.undo_stack.resetClean()
         self._update_title()

@@ -1,8 +1,8 @@
 """``layerloom import SOURCE -o FILE.loom``: an existing PyTorch module as an editable project.
 
 Importing runs the user's own code (their file, their class): the command says so on stderr.
-The project is written with its weights beside it (``FILE.weights.safetensors``) only after the
-generated module, with those weights, gave the original's outputs.
+The project is written with its weights beside it (``FILE.weights/<network>.safetensors``) only
+after the generated module, with those weights, gave the original's outputs.
 """
 
 from __future__ import annotations

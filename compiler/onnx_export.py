@@ -204,7 +204,10 @@ def _export_network(built: BuiltModule, source: PythonSource, res: NetworkResult
     except Exception as err:  # noqa: BLE001 - every failure is explained, naming the node
         raise _explain(err, source, res, name, _static_program(target, args)) from err
     try:
-        with warnings.catch_warnings():
+        # the converter runs the program's decompositions again, and torch's own LSTM/GRU
+        # kernel there steps through the sequence in Python, fixing T to the trace's size (a
+        # time-major input was then written with T = 5); the loop form keeps T a symbol
+        with warnings.catch_warnings(), _rnn_loops():
             warnings.simplefilter("ignore")
             onnx_program = torch.onnx.export(program, tuple(args), dynamo=True,
                                              opset_version=opset, verbose=False)

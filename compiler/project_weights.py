@@ -3,7 +3,9 @@
 One folder beside the project file, one plain safetensors state_dict per network (any torch code
 loads it), is where an import's weights go (``ImportResult.save``) and where File ▸ Load
 Weights… keeps what it matched; training starts from it (the Training panel's "start from the
-project's weights", ``layerloom train --init-weights``). This module is the one that reads and
+project's weights", ``layerloom train --init-weights``). A load is strict; after an edit that
+changed shapes (a widened stage) :class:`WeightsFit` says which tensors no longer fit, and only
+with the user's yes (``allow_partial``, ``--partial-weights``) does a run start with the rest. This module is the one that reads and
 writes that layout, and the safetensors files of :mod:`compiler.weights` (which matches files of
 other layouts to a network, and re-exports these names).
 
@@ -18,6 +20,7 @@ a network's weights through this module without a cycle).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -242,38 +245,128 @@ def migrate_legacy(project_path: str | Path) -> list[str]:
     return moved
 
 
-def load_project_weights(model: nn.Module, network: str, location: str | Path) -> None:
-    """Load the stored weights of ``network`` into ``model``, strictly (names and shapes): what
-    a run that starts from the project's weights does."""
+@dataclass
+class WeightsFit:
+    """How a network's stored weights fit the network as it is now (after an edit: a widened
+    stage): the tensors that load, and those that cannot and would start from fresh values."""
+
+    network: str
+    #: keys whose stored tensor has the network's shape: loaded
+    loaded: list[str] = field(default_factory=list)
+    #: (key, shape in the network, shape stored) where they differ: re-initialised
+    reshaped: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+    #: keys of the network the weights have nothing for: re-initialised
+    missing: list[str] = field(default_factory=list)
+    #: stored keys the network no longer has: ignored
+    unused: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every tensor of the network loads and nothing stored is left over: a strict load."""
+        return not self.reshaped and not self.missing and not self.unused
+
+    @property
+    def reinitialised(self) -> list[str]:
+        """The network's tensors that keep their fresh initial values in a partial load."""
+        return [k for k, _, _ in self.reshaped] + self.missing
+
+    def problems(self, limit: int = 5) -> list[str]:
+        """What stops a strict load, a phrase each, the first ``limit`` of each kind."""
+        parts = []
+        if self.reshaped:
+            parts.append("shape differs for " + ", ".join(
+                f"{k} ({_dims(stored)} stored, {_dims(own)} now)"
+                for k, own, stored in self.reshaped[:limit]) + _more(self.reshaped, limit))
+        if self.missing:
+            parts.append(f"no stored weights for {', '.join(self.missing[:limit])}"
+                         + _more(self.missing, limit))
+        if self.unused:
+            parts.append(f"stored but no longer in the network: {', '.join(self.unused[:limit])}"
+                         + _more(self.unused, limit))
+        return parts
+
+    def text(self, limit: int = 5) -> str:
+        """One paragraph for a dialog or a run's warning."""
+        head = (f"network '{self.network}': {len(self.loaded)} of "
+                f"{len(self.loaded) + len(self.reinitialised)} tensors load from the project's "
+                f"weights, {len(self.reinitialised)} start from fresh values")
+        return head + ("" if self.complete else ": " + "; ".join(self.problems(limit)))
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def _more(items: list, limit: int) -> str:
+    return f" and {len(items) - limit} more" if len(items) > limit else ""
+
+
+def stored_state(network: str, location: str | Path) -> dict[str, Tensor]:
+    """The stored state_dict of ``network`` (an error naming what is there when there is none)."""
     states = read_project_weights(location)
     state = states.get(network, states.get("") if list(states) == [""] else None)
     if state is None:
         raise ProjectWeightsError(f"{location} holds no weights for network '{network}' (it "
                                   f"has {', '.join(sorted(states)) or 'none'})",
                                   "load weights for it (File ▸ Load Weights…) or import again")
+    return state
+
+
+def fit_of(own: Mapping[str, Tensor], network: str, state: Mapping[str, Tensor]) -> WeightsFit:
+    """Compare a network's state_dict (``own``; meta tensors do) with stored weights by name."""
+    fit = WeightsFit(network)
+    for key, value in own.items():
+        if key not in state:
+            fit.missing.append(key)
+        elif tuple(state[key].shape) != tuple(value.shape):
+            fit.reshaped.append((key, tuple(value.shape), tuple(state[key].shape)))
+        else:
+            fit.loaded.append(key)
+    fit.unused = [k for k in state if k not in own]
+    return fit
+
+
+def load_project_weights(model: nn.Module, network: str, location: str | Path, *,
+                         allow_partial: bool = False) -> WeightsFit:
+    """Load the stored weights of ``network`` into ``model``: what a run that starts from the
+    project's weights does; the fit.
+
+    Strict (names and shapes) unless ``allow_partial``, which the user gives after being told
+    which tensors do not fit (a stage widened since the import): then every tensor whose name
+    and shape agree loads and the rest keep the fresh values the model was made with.
+    """
+    state = stored_state(network, location)
     own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    extra = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or extra or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing[:5])}")
-        if extra:
-            parts.append(f"unexpected {', '.join(extra[:5])}")
-        if wrong:
-            parts.append("shape differs for " + ", ".join(
-                f"{k} ({tuple(state[k].shape)} vs {tuple(own[k].shape)})" for k in wrong[:5]))
+    fit = fit_of(own, network, state)
+    if not fit.complete and not allow_partial:
         raise ProjectWeightsError(
-            f"the weights in {location} do not fit network '{network}': " + "; ".join(parts),
-            "the graph changed since they were saved: train from scratch (untick 'start from "
-            "the project's weights') or load or import them again")
+            f"the weights in {location} do not fit network '{network}': "
+            + "; ".join(fit.problems()),
+            "the graph changed since they were saved: start with only the tensors that fit "
+            "(the Training panel asks; `layerloom train --init-weights --partial-weights`), "
+            "train from scratch, or load or import them again")
     dtypes = {k: v.dtype for k, v in own.items()}
+    chosen = {k: state[k] for k in fit.loaded}
     model.load_state_dict({k: v.to(dtypes[k]) if v.dtype != dtypes[k] and v.is_floating_point()
-                           else v for k, v in state.items()}, strict=True)
+                           else v for k, v in chosen.items()}, strict=fit.complete)
+    return fit
 
 
-__all__ = ["FOLDER_SUFFIX", "NETWORKS_MARK", "ORDER_MARK", "ProjectWeightsError",
-           "legacy_weights_file", "load_project_weights", "migrate_legacy", "read_project_weights",
-           "read_safetensors", "save_project_weights", "stored_weights", "weights_dir",
-           "write_safetensors"]
+def copy_project_weights(old_project: str | Path, new_project: str | Path) -> list[str]:
+    """Save As (or an unsaved project's first save) keeps the weights: every network stored at
+    ``old_project`` (a project file or a weights folder) is written into ``new_project``'s
+    folder, replacing what a file overwritten there had (the new file is this project now);
+    the old folder keeps its own. The networks copied."""
+    if not stored_weights(old_project):
+        return []
+    if weights_dir(old_project).resolve() == weights_dir(new_project).resolve():
+        return []
+    states = {n: sd for n, sd in read_project_weights(old_project).items() if n}
+    save_project_weights(new_project, states, {"copied_from": str(weights_dir(old_project))})
+    return list(states)
+
+
+__all__ = ["FOLDER_SUFFIX", "NETWORKS_MARK", "ORDER_MARK", "ProjectWeightsError", "WeightsFit",
+           "copy_project_weights", "fit_of", "legacy_weights_file", "load_project_weights",
+           "migrate_legacy", "read_project_weights", "read_safetensors", "save_project_weights",
+           "stored_state", "stored_weights", "weights_dir", "write_safetensors"]

@@ -5,7 +5,10 @@ only, by construction), anything else with ``torch.load(weights_only=True)``, wh
 tensors and plain containers and refuses any other object, so a crafted file cannot run code.
 We never fall back to an unrestricted load, whatever torch's message suggests.
 
-Matching (``match``) pairs each tensor of the network's state_dict with one of the file's:
+A file in a published layout whose names cannot equal ours (Hugging Face GPT-2, BERT,
+torchvision EfficientNet) is first renamed by its key map (:func:`translate`; the report's
+``keymap`` names the map). Matching (``match``) then pairs each tensor of the network's
+state_dict with one of the file's:
 
 1. by name: the same key (after dropping the ``module.`` of DistributedDataParallel and the
    ``_orig_mod.`` of ``torch.compile``), which is every key once the export's names equal the
@@ -29,7 +32,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
-from .keymaps import adapt
+from .keymaps import find as find_keymap
 from .project_weights import (
     NETWORKS_MARK,
     ORDER_MARK,
@@ -103,6 +106,9 @@ class WeightsReport:
     missing: list[str] = field(default_factory=list)
     #: File tensors nobody took.
     unused: list[str] = field(default_factory=list)
+    #: The key map (``compiler.keymaps``: "hf-gpt2", ...) that renamed the file's tensors to
+    #: ours before matching, or None when its names were used as they are.
+    keymap: str | None = None
 
     @property
     def by_name(self) -> list[Pair]:
@@ -132,6 +138,8 @@ class WeightsReport:
                f"name, {len(self.by_order)} by order and shape, {len(self.mismatched)} with "
                f"disagreeing shapes, {len(self.missing)} without a match; "
                f"{len(self.unused)} tensors of the file unused"]
+        if self.keymap:
+            out[0] += f"; the file's names translated with the {self.keymap} key map"
         for p in self.mismatched[:limit]:
             out.append(f"  shape: '{p.target}' {_shape(p.target_shape)} <- '{p.source}' "
                        f"{_shape(p.source_shape)}")
@@ -281,6 +289,22 @@ def match(network: str, target: Mapping[str, Tensor],
     return report
 
 
+def translate(target: Mapping[str, Tensor], source: Mapping[str, Tensor]
+              ) -> tuple[Mapping[str, Tensor], str | None]:
+    """``source`` renamed to ``target``'s keys by the published layout it is in (a key map of
+    :mod:`compiler.keymaps`: Hugging Face GPT-2 or BERT, torchvision EfficientNet) and that
+    map's name, or ``source`` as it is and None. A file that already names every tensor of
+    ours is never converted. The tensors the map did not use stay under their own names, so
+    the report lists them as unused."""
+    if all(key in source for key in target):
+        return source, None
+    conversion = find_keymap(target, source)
+    if conversion is None:
+        return source, None
+    return ({**conversion.state, **{k: source[k] for k in conversion.unused
+                                    if k not in conversion.state}}, conversion.source)
+
+
 def pick_state_dict(network: str, networks: list[str],
                     found: Mapping[str, Mapping[str, Tensor]]) -> Mapping[str, Tensor] | None:
     """The file's state_dict for ``network``: the one of that name, or the file's only one when
@@ -309,8 +333,9 @@ def load_into(model: nn.Module, network: str, source: str | Path | Mapping[str, 
                                "pick the file exported for this network")
         source = picked
     target = model.state_dict()
-    source = adapt(target, source)  # a published layout (HF GPT-2/BERT, ...) renamed to ours
+    source, keymap = translate(target, source)  # a published layout renamed to ours
     report = match(network, target, source)
+    report.keymap = keymap
     if not report.complete and not allow_partial:
         raise WeightsRefused(network, report)
     state = {p.target: source[p.source] for p in report.pairs if p.fits}
@@ -335,4 +360,4 @@ __all__ = ["NETWORKS_MARK", "ORDER_MARK", "Pair", "ProjectWeightsError", "Weight
            "WeightsRefused", "WeightsReport", "legacy_weights_file", "load_into",
            "load_project_weights", "match", "migrate_legacy", "pick_state_dict",
            "read_project_weights", "read_weights", "save_project_weights", "save_weights",
-           "stored_weights", "weights_dir"]
+           "stored_weights", "translate", "weights_dir"]

@@ -1,9 +1,9 @@
 """Search templates: projects that declare a search space, so "Search" works on them at once.
 
-* ``nas-digits``: an MLP on the 8×8 digits whose hidden layers are one block slot: the block
-  (Dense+ReLU, Dense+GELU or Dense+Tanh: the activation), its ``repeat`` (depth 1-3) and its
-  ``width`` (4-256) are searched; 144 architectures, a search of 20 trials takes under a minute
-  on a CPU.
+* ``nas-digits``: "an MLP or a small CNN" on the 8×8 digits as one block slot of layers: the block
+  (Dense or Conv3x3 layers, each with ReLU, GELU or Tanh), its ``repeat`` (depth 1-3) and its
+  ``width`` (units of a dense layer, channels of a conv layer; 4-128) are searched; 180
+  architectures, a search of 20 trials takes a few minutes on a CPU.
 * ``nas-shapes``: the EfficientNet recipe of the essay's NAS at toy size on the built-in coloured
   shapes: a stem, three stages of MBConv blocks (inverted residuals with squeeze-and-excitation),
   a head. Searched per stage: the depthwise kernel 3 or 5 (its padding moves with it: the two
@@ -22,13 +22,25 @@ from compiler.project import Choice, Domain
 from .efficientnet import _conv_bn_act, _mbconv
 from .registry import register
 
-ACTIVATIONS = (("DenseReLU", "activation.relu"), ("DenseGELU", "activation.gelu"),
-               ("DenseTanh", "activation.tanh"))
-#: From 4 (a few hundred params, ~0.5-0.6 accuracy) to 256, about 1.4x apart: the front of
-#: accuracy against params then spans a real trade-off (widths from 16 up all reach ~0.9, so a
-#: space starting there had a front decided by its smallest net), and widths 112-192 at depth 1
-#: beat the hand-made mlp-digits (0.975 at 17,226 params, 300 steps) with fewer params.
-WIDTHS = (4, 8, 12, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 256)
+ACTIVATIONS = (("ReLU", "activation.relu"), ("GELU", "activation.gelu"),
+               ("Tanh", "activation.tanh"))
+#: The layers a slot can hold: a name and the nodes of one layer before its activation (a
+#: dense layer flattens first, a no-op after the first layer, so both kinds take the 1×8×8
+#: image) and after it (a conv layer halves the image: 8×8, 4×4, 2×2, 1×1 for depths 1-3, so
+#: the head stays small: 10·width·16 weights after one conv layer).
+LAYERS: tuple[tuple[str, tuple, tuple], ...] = (
+    ("Dense", (("shape.flatten", {}, "flatten"),
+               ("linear.linear", {"out_features": ref("width")}, "fc")), ()),
+    ("Conv", (("conv.conv2d", {"out_channels": ref("width"), "kernel_size": 3, "padding": 1},
+               "conv"),), (("pool.max_pool2d", {"kernel_size": 2}, "pool"),)),
+)
+#: Units of a dense layer, channels of a conv layer: from 4 (310-690 params, 0.47-0.91 accuracy)
+#: to 128 (~0.3M params for three conv layers), about 1.4x apart, so the front of accuracy
+#: against params spans a real trade-off. Trained for 300 steps, one conv layer of 24-96
+#: channels beats the hand-made mlp-digits (0.975 at 17,226 params) with 4-16k params (0.981-
+#: 0.992); the best dense layers only tie it (every architecture measured: see
+#: benchmarks/bench_search.py).
+WIDTHS = (4, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 
 
 def _choice(p: Project, label: str, scope: str, node: str, param: str, **domain: object) -> None:
@@ -36,25 +48,39 @@ def _choice(p: Project, label: str, scope: str, node: str, param: str, **domain:
                                    domain=Domain(**domain)))  # type: ignore[arg-type]
 
 
+def layer_blocks(p: Project) -> list[str]:
+    """Add one block per layer kind and activation (DenseReLU ... ConvTanh); their names, the
+    values of the slot. Every block has ports x -> y and one param, ``width``."""
+    names: list[str] = []
+    for kind, before, after in LAYERS:
+        for act_name, act in ACTIVATIONS:
+            name = kind + act_name
+            what = "Flatten, Linear(width)" if kind == "Dense" else "Conv3x3(width)"
+            pool = ", then a 2×2 max pool" if after else ""
+            b = add_block(p, name, {"width": 64}, description=f"{what}, then {act}{pool}.")
+            b.chain(("io.block_input", {}, "x"), *before, (act, {}, "act"), *after,
+                    ("io.block_output", {}, "y"))
+            names.append(name)
+    return names
+
+
 @register("nas-digits", "Search", "small",
-          "A search space, not one network: an MLP on the 8×8 digits whose hidden layers are "
-          "one block slot. Searched: the activation (which dense block fills the slot: ReLU, "
-          "GELU or Tanh), the depth (the block's repeat, 1-3) and the width (4-256). 144 "
-          "architectures; run Search and watch accuracy against parameters in a minute.",
-          "classification", "digits-flat", layout="LR")
+          "A search space, not one network: an MLP or a small CNN on the 8×8 digits, its hidden "
+          "layers one block slot. Searched: the layer (which block fills the slot: Dense or "
+          "Conv3x3 with a 2×2 pool, each with ReLU, GELU or Tanh), the depth (the block's "
+          "repeat, 1-3) and the width (units or channels, 4-128). 180 architectures; run "
+          "Search and watch accuracy against parameters in a few minutes.",
+          "classification", "digits", layout="LR")
 def nas_digits() -> Project:
     p = Project()
-    for name, act in ACTIVATIONS:
-        b = add_block(p, name, {"width": 64}, description=f"Linear(width) then {act}.")
-        b.chain(("io.block_input", {}, "x"), ("linear.linear", {"out_features": ref("width")},
-                                              "fc"), (act, {}, "act"), ("io.block_output", {}, "y"))
+    names = layer_blocks(p)
     g = add_network(p, "net")
-    x = g.add("io.input", "x", shape=["N", 64])
+    x = g.add("io.input", "x", shape=["N", 1, 8, 8])
     hidden = g.chain(x, ("block.block", {"block": "DenseReLU", "repeat": 2,
                                          "args": {"width": 64}}, "hidden"))[-1]
-    g.chain(hidden, ("linear.linear", {"out_features": 10}, "head"), ("io.output", {}, "logits"))
-    _choice(p, "activation", "net", hidden, "block", kind="values",
-            values=[name for name, _ in ACTIVATIONS])
+    g.chain(hidden, ("shape.flatten", {}, "flatten"),
+            ("linear.linear", {"out_features": 10}, "head"), ("io.output", {}, "logits"))
+    _choice(p, "layer", "net", hidden, "block", kind="values", values=names)
     _choice(p, "depth", "net", hidden, "repeat", kind="int", low=1, high=3)
     _choice(p, "width", "net", hidden, "args.width", kind="values", values=list(WIDTHS))
     p.search.strategy, p.search.trials, p.search.steps = "evolution", 20, 300

@@ -210,3 +210,191 @@ class DataDependent(nn.Module):
         if x.sum() > 0:
             return self.fc(x)
         return -x
+
+
+# -- sequences: RNN states and attention masks, written as tutorials write them --------------
+
+
+class LSTMClassifier(nn.Module):
+    """The PyTorch tutorial classifier: the last layer's final hidden state feeds the head."""
+
+    def __init__(self, features: int = 8, hidden: int = 16, num_classes: int = 3) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out, (h, c) = self.lstm(x)
+        return self.fc(h[-1])
+
+
+class LSTMLastStep(nn.Module):
+    """The last step of the output sequence, ``out[:, -1]``, feeds the head."""
+
+    def __init__(self, features: int = 8, hidden: int = 16, num_classes: int = 3) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out, _ = self.lstm(x)
+        return self.fc(out[:, -1, :])
+
+
+class GRUClassifier(nn.Module):
+    """Token ids -> Embedding -> GRU; ``h_n.squeeze(0)`` (one layer) feeds the head."""
+
+    def __init__(self, vocab: int = 30, embed: int = 8, hidden: int = 12,
+                 num_classes: int = 4) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, embed)
+        self.gru = nn.GRU(embed, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        _, h = self.gru(self.embedding(ids))
+        return self.fc(h.squeeze(0))
+
+
+class BiLSTM(nn.Module):
+    """Two bidirectional layers; the last layer's forward and backward states side by side."""
+
+    def __init__(self, features: int = 8, hidden: int = 10, num_classes: int = 3) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden, num_layers=2, bidirectional=True, dropout=0.1,
+                            batch_first=True)
+        self.dropout = nn.Dropout(0.2)
+        self.fc = nn.Linear(2 * hidden, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _, (h, _) = self.lstm(x)
+        h = torch.cat((h[-2, :, :], h[-1, :, :]), dim=1)
+        return self.fc(self.dropout(h))
+
+
+class SeqFirstLSTM(nn.Module):
+    """torch's default layout, [T, N, features] (``batch_first=False``), two layers."""
+
+    def __init__(self, features: int = 8, hidden: int = 16, num_classes: int = 3) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(features, hidden, num_layers=2)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        output, (h_n, c_n) = self.rnn(x)
+        return self.fc(h_n[-1] + output[-1])
+
+
+class SelfAttentionClassifier(nn.Module):
+    """``nn.MultiheadAttention(x, x, x, need_weights=False)``, no mask, then a mean over time."""
+
+    def __init__(self, features: int = 16, heads: int = 4, num_classes: int = 3) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(features, heads, batch_first=True)
+        self.norm = nn.LayerNorm(features)
+        self.fc = nn.Linear(features, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y, _ = self.attn(x, x, x, need_weights=False)
+        return self.fc(self.norm(x + y).mean(dim=1))
+
+
+class SeqFirstAttention(nn.Module):
+    """torch's default attention layout, [T, N, E] (``batch_first=False``), a causal mask from
+    ``nn.Transformer.generate_square_subsequent_mask``; the first and last steps feed the head
+    (the first sees only itself under the mask)."""
+
+    def __init__(self, features: int = 16, heads: int = 2, num_classes: int = 3) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(features, heads)
+        self.fc = nn.Linear(features, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        mask = nn.Transformer.generate_square_subsequent_mask(x.size(0))
+        y, _ = self.attn(x, x, x, attn_mask=mask, need_weights=False)
+        return self.fc(y[0] + y[-1])
+
+
+class SDPAttention(nn.Module):
+    """nanoGPT's attention with ``F.scaled_dot_product_attention``; ``mask`` picks how the causal
+    structure is given: "none" (bidirectional), "is_causal", "buffer" (a registered ``attn_mask``
+    made with ``torch.triu``) or "tril" (nanoGPT's slow path: ``masked_fill`` of a tril buffer)."""
+
+    def __init__(self, n_embd: int = 32, n_head: int = 4, block_size: int = 16,
+                 mask: str = "none", dropout: float = 0.0) -> None:
+        super().__init__()
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.attn_dropout = nn.Dropout(dropout)
+        self.resid_dropout = nn.Dropout(dropout)
+        self.n_head, self.n_embd, self.mask, self.dropout = n_head, n_embd, mask, dropout
+        if mask == "buffer":
+            self.register_buffer("attn_mask", torch.triu(
+                torch.full((block_size, block_size), float("-inf")), diagonal=1))
+        if mask == "tril":
+            self.register_buffer("bias", torch.tril(torch.ones(block_size, block_size))
+                                 .view(1, 1, block_size, block_size))
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, T, C = x.size()  # noqa: N806 - nanoGPT's names
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        if self.mask == "tril":
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+            att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
+            att = F.softmax(att, dim=-1)
+            y = self.attn_dropout(att) @ v
+        elif self.mask == "buffer":
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.attn_mask[:T, :T])
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.mask == "is_causal")
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class AttentionStack(nn.Module):
+    """Pre-norm residual blocks around :class:`SDPAttention` over embedded tokens, a LM head."""
+
+    def __init__(self, vocab: int = 40, n_embd: int = 32, n_head: int = 4, n_layer: int = 2,
+                 block_size: int = 16, mask: str = "none") -> None:
+        super().__init__()
+        self.wte = nn.Embedding(vocab, n_embd)
+        self.ln = nn.ModuleList([nn.LayerNorm(n_embd) for _ in range(n_layer)])
+        self.attn = nn.ModuleList([SDPAttention(n_embd, n_head, block_size, mask)
+                                   for _ in range(n_layer)])
+        self.head = nn.Linear(n_embd, vocab)
+
+    def forward(self, idx: Tensor) -> Tensor:
+        x = self.wte(idx)
+        for ln, attn in zip(self.ln, self.attn, strict=True):
+            x = x + attn(ln(x))
+        return self.head(x)
+
+
+class TransformerClassifier(nn.Module):
+    """``nn.TransformerEncoder`` of ``nn.TransformerEncoderLayer`` over embedded tokens; the
+    first position's vector (a CLS token) feeds the head. ``causal`` passes a square mask (and
+    adds the encoder's final norm)."""
+
+    def __init__(self, vocab: int = 40, d_model: int = 32, nhead: int = 4, layers: int = 2,
+                 num_classes: int = 3, causal: bool = False) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, d_model)
+        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward=64, dropout=0.1,
+                                           batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=layers,
+                                             norm=nn.LayerNorm(d_model) if causal else None,
+                                             enable_nested_tensor=False)
+        self.fc = nn.Linear(d_model, num_classes)
+        self.causal = causal
+
+    def forward(self, ids: Tensor) -> Tensor:
+        x = self.embedding(ids)
+        if self.causal:
+            mask = nn.Transformer.generate_square_subsequent_mask(ids.size(1))
+            x = self.encoder(x, mask=mask, is_causal=True)
+        else:
+            x = self.encoder(x)
+        return self.fc(x[:, 0])

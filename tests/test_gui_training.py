@@ -129,8 +129,10 @@ def test_journey_learn_resnet_train_change_repeat_train_again_overlay(tmp_path, 
     panel.form.budget.setCurrentText("steps")
     panel.form.amount.setValue(4)
     hyper = w.document.project.training.hyper
+    # a small batch: the journey checks curves, snapshots and overlays, not what ResNet learns
     w.document.project.training.hyper = {**hyper, "log_every": 1, "eval_every": 4,
-                                         "max_val_samples": 64, "device": "cpu"}
+                                         "max_val_samples": 64, "batch_size": 16,
+                                         "device": "cpu"}
     panel.load_settings()
 
     def train_once() -> str:

@@ -54,17 +54,19 @@ def test_cnns_import_verified(factory, shape: str, expected_nodes: int) -> None:
     assert not analyze(r.project).errors
 
 
-def test_nanogpt_keeps_attention_as_opaque_and_ties_the_head() -> None:
+def test_nanogpt_draws_its_attention_and_ties_the_head() -> None:
     r = import_model(M.GPT, inputs=["N,T"], dtypes=["long"])
     nodes = _net(r)
     assert nodes["transformer_wte"].type == "linear.tied_embedding"
     assert nodes["lm_head"].type == "linear.tied_linear"
     assert nodes["wpe"].type == "attention.learned_position"
     assert nodes["transformer_h"].params["repeat"] == 2
-    assert _blocks(r) == {"MLP": 2, "Block": 2}
-    assert [q for q, _, _ in r.report.opaque] == ["transformer.h.0.attn", "transformer.h.1.attn"]
-    assert all(ref == "reference_import_models:CausalSelfAttention"
-               for _, ref, _ in r.report.opaque)
+    assert _blocks(r) == {"CausalSelfAttention": 2, "MLP": 2, "Block": 2}
+    # the hand-written SDPA attention is one causal Multi-head Attention node, not opaque
+    attn = {n.id: n for n in r.project.block("CausalSelfAttention").nodes}["c_attn"]
+    assert attn.type == "attention.multihead_attention"
+    assert attn.params["causal"] is True and attn.params["num_heads"] == 4
+    assert r.report.opaque == []
     # tied: counted once, as in the original
     assert r.report.params_imported == r.report.params_original
     assert r.report.max_difference <= 1e-5
@@ -73,8 +75,8 @@ def test_nanogpt_keeps_attention_as_opaque_and_ties_the_head() -> None:
 def test_reference_gpt2_imports_verified() -> None:
     r = import_model(lambda: R.GPT2(vocab=50, d=32, layers=2, heads=4, max_len=16),
                      inputs=["N,T"], dtypes=["long"])
-    assert _blocks(r) == {"FeedForward": 2, "EncoderLayer": 2}
-    assert len(r.report.opaque) == 2 and r.report.max_difference <= 1e-5
+    assert _blocks(r) == {"Attention": 2, "FeedForward": 2, "EncoderLayer": 2}
+    assert r.report.opaque == [] and r.report.max_difference <= 1e-5
 
 
 def test_untraceable_root_names_module_line_and_leaf() -> None:

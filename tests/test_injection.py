@@ -10,6 +10,7 @@ says what the graph says (docstrings and the NETWORKS keys read back as the proj
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -278,29 +279,65 @@ def test_json_words_inside_names_survive_train_script():
 
 SUBPROCESS_CASES = ["docstring-close", "lone-cr", "tag-newline"]  # a subprocess is ~3 s
 
+#: One fresh interpreter imports every case's exported model.py in turn (each from its own folder,
+#: under the plain name ``model``) and prints one JSON line per case: the output shape or the error.
+_FRESH_IMPORTS = """\
+import json, sys, traceback
+import torch
+for case, folder, network in json.loads(sys.argv[1]):
+    sys.path.insert(0, folder)
+    sys.modules.pop("model", None)
+    try:
+        import model
+        shape, error = list(model.NETWORKS[network]()(torch.ones(2, 6)).shape), None
+    except Exception:
+        shape, error = None, traceback.format_exc()
+    sys.path.remove(folder)
+    print(json.dumps({"case": case, "shape": shape, "error": error}))
+"""
 
+
+@pytest.fixture(scope="module")
+def fresh_imports(tmp_path_factory) -> dict[str, dict]:
+    """Each subprocess case exported to its own folder (its own sentinel beside it), then all
+    imported by one fresh interpreter: one torch start-up instead of one per case."""
+    root = tmp_path_factory.mktemp("fresh-imports")
+    jobs, cases = [], {}
+    for case in SUBPROCESS_CASES:
+        sentinel = root / case / SENTINEL_NAME
+        payload = breakouts(sentinel)[case]
+        p = block_project()
+        p.networks[0].description = payload
+        p.blocks[0].description = payload
+        _rename_node(p.networks[0], p.networks[0].nodes[1], payload)
+        p.networks[0].nodes[2].name = payload
+        _rename_block(p, "Layer" + payload[:60])  # a block node's param is at most 100 chars
+        out = root / case / "out"
+        out.mkdir(parents=True)
+        path = export_model(p, out)
+        jobs.append((case, str(out), p.networks[0].name))
+        cases[case] = {"text": path.read_text(), "sentinel": sentinel}
+    res = subprocess.run([sys.executable, "-c", _FRESH_IMPORTS, json.dumps(jobs)],
+                         capture_output=True, text=True, cwd=root, timeout=120)
+    for line in res.stdout.splitlines():
+        record = json.loads(line)
+        cases[record["case"]]["result"] = record
+    for case in cases.values():
+        case["process"] = res
+    return cases
+
+
+@pytest.mark.timeout(180)
 @pytest.mark.parametrize("case", SUBPROCESS_CASES)
-def test_export_then_fresh_import_runs_nothing(case, tmp_path):
-    sentinel = tmp_path / SENTINEL_NAME
-    payload = breakouts(sentinel)[case]
-    p = block_project()
-    p.networks[0].description = payload
-    p.blocks[0].description = payload
-    _rename_node(p.networks[0], p.networks[0].nodes[1], payload)
-    p.networks[0].nodes[2].name = payload
-    _rename_block(p, "Layer" + payload[:60])  # a block node's param is at most 100 chars
-    out = tmp_path / "out"
-    out.mkdir()
-    path = export_model(p, out)
-    text = path.read_text()
+def test_export_then_fresh_import_runs_nothing(case, fresh_imports):
+    exported = fresh_imports[case]
+    text = exported["text"]
     assert "\r" not in text and "\u2028" not in text
-    script = ("import sys, torch\nsys.path.insert(0, sys.argv[1])\nimport model\n"
-              "m = model.NETWORKS[sys.argv[2]]()\nprint(tuple(m(torch.ones(2, 6)).shape))\n")
-    res = subprocess.run([sys.executable, "-c", script, str(out), p.networks[0].name],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    res = exported["process"]
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "(2, 4)"
-    assert not sentinel.exists()
+    assert exported["result"]["error"] is None, exported["result"]["error"]
+    assert tuple(exported["result"]["shape"]) == (2, 4)
+    assert not exported["sentinel"].exists()
 
 
 def test_gate_refuses_foreign_statements():

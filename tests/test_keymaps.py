@@ -356,6 +356,9 @@ def test_load_weights_menu_converts_a_hf_gpt2_file(tmp_path: Path, monkeypatch, 
     assert reports["net"].strict_by_name
     title, text = w.messages[-1]
     assert title == "Weights loaded" and "52 of 52 tensors matched by name" in text
+    assert "translated with the hf-gpt2 key map" in text
+    asked: list[str] = []  # closing asks: the unsaved project holds the loaded weights
+    w.ask = lambda title, text: asked.append(text) or True
 
 
 @pytest.mark.timeout(60)

@@ -116,28 +116,40 @@ def test_a_deleted_node_leaves_an_inactive_choice_that_undo_revives(tmp_path):
     assert space_size(p) == 9 and not stale_choices(p)
 
 
-def _hand_digits(activation: str, depth: int, width: int) -> Project:
-    """nas-digits as a person would draw it with these three values fixed."""
-    from templates.nas import ACTIVATIONS
-
+def _hand_digits(layer: str, depth: int, width: int) -> Project:
+    """nas-digits as a person would draw it with these three values fixed: the layer blocks
+    written out one by one, the slot holding one of them."""
     p = Project(name="nas-digits")
-    for name, act in ACTIVATIONS:
-        b = add_block(p, name, {"width": 64}, description=f"Linear(width) then {act}.")
-        b.chain(("io.block_input", {}, "x"), ("linear.linear", {"out_features": ref("width")},
-                                              "fc"), (act, {}, "act"), ("io.block_output", {}, "y"))
+    for act in ("relu", "gelu", "tanh"):
+        name = "Dense" + {"relu": "ReLU", "gelu": "GELU", "tanh": "Tanh"}[act]
+        b = add_block(p, name, {"width": 64}, description=f"Flatten, Linear(width), then "
+                      f"activation.{act}.")
+        b.chain(("io.block_input", {}, "x"), ("shape.flatten", {}, "flatten"),
+                ("linear.linear", {"out_features": ref("width")}, "fc"),
+                (f"activation.{act}", {}, "act"), ("io.block_output", {}, "y"))
+    for act in ("relu", "gelu", "tanh"):
+        name = "Conv" + {"relu": "ReLU", "gelu": "GELU", "tanh": "Tanh"}[act]
+        b = add_block(p, name, {"width": 64}, description=f"Conv3x3(width), then "
+                      f"activation.{act}, then a 2×2 max pool.")
+        b.chain(("io.block_input", {}, "x"),
+                ("conv.conv2d", {"out_channels": ref("width"), "kernel_size": 3, "padding": 1},
+                 "conv"), (f"activation.{act}", {}, "act"),
+                ("pool.max_pool2d", {"kernel_size": 2}, "pool"), ("io.block_output", {}, "y"))
     g = add_network(p, "net")
-    x = g.add("io.input", "x", shape=["N", 64])
-    h = g.chain(x, ("block.block", {"block": activation, "repeat": depth,
+    x = g.add("io.input", "x", shape=["N", 1, 8, 8])
+    h = g.chain(x, ("block.block", {"block": layer, "repeat": depth,
                                     "args": {"width": width}}, "hidden"))[-1]
-    g.chain(h, ("linear.linear", {"out_features": 10}, "head"), ("io.output", {}, "logits"))
+    g.chain(h, ("shape.flatten", {}, "flatten"), ("linear.linear", {"out_features": 10}, "head"),
+            ("io.output", {}, "logits"))
     return p
 
 
-@pytest.mark.parametrize("values", [("DenseGELU", 3, 32), ("DenseTanh", 1, 256)])
+@pytest.mark.parametrize("values", [("ConvGELU", 3, 32), ("DenseTanh", 1, 128),
+                                    ("ConvReLU", 1, 4)])
 def test_resolved_codegen_equals_the_hand_written_project(values):
     base = templates.build("nas-digits")
     base.description = ""  # the hand-written one has none; the docstring carries it
-    arch = resolve(base, dict(zip(("activation", "depth", "width"), values, strict=True)))
+    arch = resolve(base, dict(zip(("layer", "depth", "width"), values, strict=True)))
     assert arch.search == SearchModel()
     assert generate(arch).text == generate(_hand_digits(*values)).text
     # node ids are random per build; the generated text does not depend on them

@@ -183,3 +183,123 @@ def test_cli_init_weights_alone_means_the_projects_own(tmp_path: Path) -> None:
     # distance (about 3) from any random initialisation to these values
     for key, value in state.items():
         assert (trained[key].float() - value).abs().max() < 0.1, key
+
+
+# -- an unsaved project's weights, Save As, recovery --------------------------------------------
+
+
+def _load_into_unsaved(env: Path, qtbot, state: dict[str, torch.Tensor] | None = None):
+    w = make_window(qtbot, _project())
+    theirs = state if state is not None else _distinct_state(w.document.project, 11)
+    torch.save(theirs, env / "theirs.pt")
+    w.choose_file = lambda caption, filt, save: str(env / "theirs.pt")
+    w.load_weights_action.trigger()
+    assert w.messages[-1][0] == "Weights loaded", w.messages[-1]
+    return w, theirs
+
+
+def _stored(location: Path, key: str) -> torch.Tensor:
+    return read_project_weights(location)["net"][key]
+
+
+@pytest.mark.timeout(120)
+def test_weights_loaded_into_an_unsaved_project_reach_its_first_save(env: Path, qtbot) -> None:
+    from builder.weights_actions import pending_dir
+
+    w, theirs = _load_into_unsaved(env, qtbot)
+    assert w.document.path is None and "first save writes these weights" in w.messages[-1][1]
+    pending = pending_dir(w)
+    assert w.pending_weights == pending and (pending / "net.safetensors").is_file()
+    form = w.training.form  # training can start from them before any save
+    assert form.start_weights() == pending and form.init_weights.isChecked()
+    w.training.load_settings()  # a training edit refills the form: the offer stays
+    assert form.start_weights() == pending
+    asked: list[str] = []
+    w.ask = lambda title, text: asked.append(text) or False  # "cancel": nothing replaced
+    w.new_project()
+    assert asked and w.pending_weights == pending  # the weights are unsaved work: asked first
+    w.ask = lambda title, text: True
+    stale = _distinct_state(w.document.project, 12)  # a file saved over: its old weights go
+    save_project_weights(env / "first.loom", {"net": stale})
+    w.choose_file = lambda caption, filt, save: str(env / "first")
+    assert w.save()
+    saved = env / "first.weights" / "net.safetensors"
+    assert saved.is_file() and torch.equal(_stored(env / "first.loom", "fc1.weight"),
+                                           theirs["fc1.weight"])
+    assert w.pending_weights is None and not pending.exists()
+    assert form.start_weights() == env / "first.weights"
+    # Save As takes them along; the old project keeps its own
+    w.choose_file = lambda caption, filt, save: str(env / "second")
+    assert w.save_as()
+    assert torch.equal(_stored(env / "second.loom", "fc2.bias"), theirs["fc2.bias"])
+    assert saved.is_file() and form.start_weights() == env / "second.weights"
+    # another project: the weights loaded for this one are not carried over to it
+    w.new_project()
+    assert w.loaded_weights == {} and not w.training.form.init_weights.isChecked()
+
+
+@pytest.mark.timeout(120)
+def test_recovery_after_a_crash_brings_back_an_unsaved_projects_weights(env: Path,
+                                                                        qtbot) -> None:
+    crashed, theirs = _load_into_unsaved(env, qtbot)
+    assert crashed.autosave() is not None  # undirtied, but its weights are unsaved work
+    left = crashed.recovery_file.path
+    crashed.recovery_file.path = env / "gone.json"  # the crashed window leaves its file behind
+    w = make_window(qtbot)
+    assert w.offer_recovery()
+    assert w.pending_weights is not None and torch.equal(
+        _stored(w.pending_weights, "fc1.bias"), theirs["fc1.bias"])
+    assert not left.exists()
+    w.choose_file = lambda caption, filt, save: str(env / "recovered")
+    assert w.save()
+    assert torch.equal(_stored(env / "recovered.loom", "fc1.bias"), theirs["fc1.bias"])
+
+
+# -- weights that an edit outgrew: a partial start only with the user's yes ------------------
+
+
+def _widen_fc1(project) -> None:
+    """fc1 gets 40 outputs instead of 32 (an edit made after the weights were saved)."""
+    next(n for n in project.network("net").nodes if n.name == "fc1").params["out_features"] = 40
+
+
+@pytest.mark.timeout(60)
+def test_a_partial_load_keeps_fresh_values_where_shapes_changed(tmp_path: Path) -> None:
+    project = _project()
+    state = _distinct_state(project, 5)
+    save_project_weights(tmp_path / "p.loom", {"net": state})
+    _widen_fc1(project)
+    model = build(project).instantiate("net")
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ProjectWeightsError, match="--partial-weights"):
+        load_project_weights(model, "net", tmp_path / "p.weights")
+    fit = load_project_weights(model, "net", tmp_path / "p.weights", allow_partial=True)
+    assert fit.reinitialised == ["fc1.weight", "fc1.bias", "fc2.weight"]
+    assert fit.loaded == ["fc2.bias"] and "3 start from fresh values" in fit.text()
+    got = model.state_dict()
+    assert torch.equal(got["fc2.bias"], state["fc2.bias"])
+    assert torch.equal(got["fc1.weight"], fresh["fc1.weight"])
+
+
+@pytest.mark.slow  # two short CLI runs (data, writer): ~20 s on the shared machine
+@pytest.mark.timeout(240)
+def test_cli_partial_weights_starts_with_what_fits_and_says_what_not(tmp_path: Path,
+                                                                     capsys) -> None:
+    from training.cli import main
+    from training.engine import read_checkpoint
+
+    project = _project()
+    path = tmp_path / "p.loom"
+    state = _distinct_state(project, 3)
+    save_project_weights(path, {"net": state})
+    _widen_fc1(project)
+    save(project, path)
+    args = [str(path), "--steps", "1", "--init-weights", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) == 1
+    assert "--partial-weights" in capsys.readouterr().err
+    assert main([*args, "--partial-weights", "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "1 of 4 tensors load" in err and "fc1.weight" in err, err
+    trained = read_checkpoint(str(tmp_path / "run" / "checkpoints" / "latest.pt"))["nets"]["net"]
+    assert (trained["fc2.bias"].float() - state["fc2.bias"]).abs().max() < 0.1
+    assert tuple(trained["fc1.weight"].shape) == (40, 64)

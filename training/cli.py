@@ -80,14 +80,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--optimize", action="store_true",
                     help="optimised mode: torch.compile (paid once, at the first step), "
-                         "channels-last conv nets, fused optimisers; on CUDA also bf16 "
-                         "autocast, cudnn.benchmark and TF32 (numerics change slightly)")
+                         "channels-last conv nets, fused optimisers, bf16 autocast where the "
+                         "device runs it faster (CUDA; conv nets on a CPU with AMX or "
+                         "AVX512-BF16; amp off keeps fp32); on CUDA also cudnn.benchmark and "
+                         "TF32 (numerics change)")
     ap.add_argument("--resume", metavar="RUN_DIR",
                     help="continue a stopped or killed run from its latest checkpoint")
     ap.add_argument("--init-weights", metavar="FILE", nargs="?", const=PROJECT_WEIGHTS,
                     help="start from these weights, not random ones: alone, the project's own "
                          "(its PROJECT.weights/ folder, from an import or File > Load Weights); "
                          "or a weights folder or .safetensors file")
+    ap.add_argument("--partial-weights", action="store_true",
+                    help="with --init-weights, after an edit that changed some shapes (a "
+                         "widened stage): load the tensors that still fit, start the rest fresh")
     ap.add_argument("--trust-code", action="append", default=[], metavar="FILE",
                     help="let the project's opaque nodes import your code from FILE")
     args = ap.parse_args(argv)
@@ -103,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     except ProjectLoadError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.partial_weights and not args.init_weights:
+        ap.error("--partial-weights goes with --init-weights (the weights to start from)")
     if args.init_weights == PROJECT_WEIGHTS:
         if args.resume or not str(args.target).endswith(EXTENSION):
             ap.error(f"--init-weights without FILE starts from a {EXTENSION} project's own weights")
@@ -157,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     ev = run(project, out, steps=steps, epochs=args.epochs, device=args.device, seed=seed,
              resume=bool(args.resume), on_event=on_event,
              hyper={"optimize": True} if args.optimize else None,
-             trust_code=tuple(args.trust_code), init_weights=args.init_weights)
+             trust_code=tuple(args.trust_code), init_weights=args.init_weights,
+             partial_weights=args.partial_weights)
     if bar is not None:
         bar.close()
     if ev["event"] == "failed":

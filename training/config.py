@@ -35,11 +35,15 @@ class Hyper(BaseModel):
     weight_decay: float = Field(0.0, ge=0, le=1e3)
     grad_clip: float = Field(0.0, ge=0, description="Max gradient norm; 0 turns clipping off")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed (numpy-compatible)")
-    amp: Literal["off", "bf16", "fp16"] = Field("off", description="Mixed precision (CUDA only)")
+    amp: Literal["auto", "off", "bf16", "fp16"] = Field(
+        "auto", description="Mixed precision: bf16 (CUDA or CPU) or fp16 (CUDA); auto: off, but "
+        "bf16 in the optimised mode where the device runs it faster (numerics change)")
     compile: bool = Field(False, description="torch.compile the networks (part of optimize)")
     optimize: bool = Field(False, description="Optimised mode: torch.compile, channels-last "
-                           "conv nets, fused optimisers; on CUDA also bf16 autocast, "
-                           "cudnn.benchmark and TF32 (numerics change slightly)")
+                           "conv nets, fused optimisers, bf16 autocast where the device runs it "
+                           "faster (CUDA; conv nets on a CPU with AMX or AVX512-BF16) unless amp "
+                           "says otherwise; on CUDA also cudnn.benchmark and TF32 (numerics "
+                           "change, like TF32's)")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_every: int = Field(10, ge=1, le=MAX_COUNT)
     eval_every: int | None = Field(None, ge=1, le=MAX_COUNT,

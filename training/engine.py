@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 import os
 import re
@@ -42,25 +43,24 @@ class TrainingFault(Exception):
 # ----------------------------------------------------------------------------------------------
 
 
-_NO_AUTOCAST = contextlib.nullcontext()  # reusable: nullcontext keeps no state
-OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-
 
 def lr_shape(hp: dict, total_steps: int) -> Callable[[int], float]:
     """The learning-rate multiplier at a step: a linear warm-up, then constant, step or cosine.
 
     A function rather than a callable object, so the scheduler's state dict holds no state of it.
+    Each schedule computes its own numbers, so train.py keeps only the branch its project uses.
     """
     warmup, total = int(hp.get("warmup_steps") or 0), max(1, total_steps)
-    step_size, span = max(1, int(hp.get("step_size") or total // 3)), max(1, total - warmup)
 
     def shape(step: int) -> float:
-        if step < warmup:
+        if hp.get("warmup_steps") and step < warmup:
             return (step + 1) / warmup
         if hp["schedule"] == "cosine":
+            span = max(1, total - warmup)
             return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / span)))
         if hp["schedule"] == "step":
-            return float(hp.get("gamma", 0.1)) ** ((step - warmup) // step_size)
+            every = max(1, int(hp.get("step_size") or total // 3))
+            return float(hp.get("gamma", 0.1)) ** ((step - warmup) // every)
         return 1.0
 
     return shape
@@ -71,36 +71,42 @@ class Optimizers:
 
     ``groups`` maps a name to parameters or to torch's param-group dicts (a group may set its own
     ``lr``). The gradient scaler is torch's pass-through unless fp16 autocast runs on CUDA, so
-    the update has one path.
+    the update has one path. The optimiser, the schedule and clipping are tests of the settings,
+    which train.py decides at export (:mod:`training.fold`): it keeps the branch its project uses.
     """
 
     def __init__(self, groups: dict[str, list], hp: dict, total_steps: int,
                  device: torch.device) -> None:
-        extra = {"momentum": hp.get("momentum", 0.9)} if hp["optimizer"] == "sgd" else \
-            {"betas": tuple(hp.get("betas", (0.9, 0.999)))}
+        if hp["optimizer"] == "sgd":
+            kind, extra = torch.optim.SGD, {"momentum": hp.get("momentum", 0.9)}
+        else:
+            kind = torch.optim.AdamW if hp["optimizer"] == "adamw" else torch.optim.Adam
+            extra = {"betas": tuple(hp.get("betas", (0.9, 0.999)))}
         if hp.get("optimize"):
             extra["fused"] = True  # one kernel for the whole update (CPU and CUDA)
-        self.opts = {k: OPTIMIZERS[hp["optimizer"]](list(ps), lr=hp["lr"],
-                                                    weight_decay=hp["weight_decay"], **extra)
-                     for k, ps in groups.items()}
-        shape = lr_shape(hp, total_steps)
-        self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, shape) for k, o in self.opts.items()}
-        self.scheduled = hp["schedule"] != "constant" or bool(hp.get("warmup_steps"))
+        self.hp, self.opts = hp, {k: kind(list(ps), lr=hp["lr"], weight_decay=hp["weight_decay"],
+                                          **extra) for k, ps in groups.items()}
+        if hp["schedule"] != "constant" or hp.get("warmup_steps"):
+            shape = lr_shape(hp, total_steps)
+            self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, shape)
+                           for k, o in self.opts.items()}
+        else:
+            self.scheds: dict[str, Any] = {}  # no schedule: the learning rate stays as set
         fp16 = device.type == "cuda" and hp.get("amp") == "fp16"
         self.scalers = {k: torch.amp.GradScaler("cuda", enabled=fp16) for k in self.opts}
-        self.clip = float(hp.get("grad_clip") or 0.0)
 
     def step(self, loss: Tensor, name: str = "main", retain_graph: bool = False) -> None:
         """The whole update of one optimiser: zero grads, backward, clip, step, schedule."""
         opt, scaler = self.opts[name], self.scalers[name]
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward(retain_graph=retain_graph)
-        if self.clip:
+        if self.hp.get("grad_clip"):
             scaler.unscale_(opt)
-            nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], self.clip)
+            nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
+                                     self.hp["grad_clip"])
         scaler.step(opt)
         scaler.update()
-        if self.scheduled:
+        if self.hp["schedule"] != "constant" or self.hp.get("warmup_steps"):
             self.scheds[name].step()
 
     def lr(self) -> float:
@@ -108,13 +114,15 @@ class Optimizers:
 
     def resume_state(self) -> dict:
         """What a resumed run needs (the app's checkpoints; train.py saves the weights only)."""
-        return {k: {"opt": self.opts[k].state_dict(), "sched": self.scheds[k].state_dict(),
-                    "scaler": self.scalers[k].state_dict()} for k in self.opts}
+        return {k: {"opt": self.opts[k].state_dict(), "scaler": self.scalers[k].state_dict(),
+                    **({"sched": self.scheds[k].state_dict()} if k in self.scheds else {})}
+                for k in self.opts}
 
     def load_resume_state(self, state: dict) -> None:
         for k, s in state.items():
             self.opts[k].load_state_dict(s["opt"])
-            self.scheds[k].load_state_dict(s["sched"])
+            if k in self.scheds and "sched" in s:
+                self.scheds[k].load_state_dict(s["sched"])
             self.scalers[k].load_state_dict(s["scaler"])
 
 
@@ -136,6 +144,7 @@ class Recipe:
     optional_networks: dict[str, str] = {}
     defaults: dict[str, Any] = {}
     metric: tuple[str, str] = ("loss", "min")
+    NO_AUTOCAST = contextlib.nullcontext()  # reusable: nullcontext keeps no state
 
     def __init__(self, nets: dict[str, nn.Module], data: Any, hp: dict, device: torch.device,
                  graph_cls: Any = None) -> None:
@@ -201,15 +210,18 @@ class Recipe:
     def logs_after(self, step: int) -> bool:
         """Whether a metric record follows this step: per-batch extras need computing only then."""
         done = step + 1
-        return done % max(1, int(self.hp.get("log_every", 10))) == 0 or \
-            done == int(self.hp.get("total_steps", 0))
+        return done % self.hp["log_every"] == 0 or done == self.hp.get("total_steps")
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """Mixed precision on CUDA when asked, else one shared no-op (no allocation per step)."""
-        amp = self.hp.get("amp", "off")
-        if self.device.type != "cuda" or amp == "off":
-            return _NO_AUTOCAST
-        return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+        """Mixed precision when asked (bf16 on CUDA or the CPU, fp16 on CUDA only: CPU fp16 is
+        slower than fp32), else one shared no-op (no allocation per step). ``auto`` is off here:
+        :func:`fast_kernels` turns it into bf16 or off."""
+        amp, kind = self.hp.get("amp", "off"), self.device.type
+        if amp == "bf16" and kind in ("cuda", "cpu"):
+            return torch.autocast(kind, dtype=torch.bfloat16)
+        if amp == "fp16" and kind == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return self.NO_AUTOCAST
 
     def train_mode(self, on: bool = True) -> None:
         for n in self.nets.values():
@@ -217,8 +229,9 @@ class Recipe:
 
     def val_batches(self, batch_size: int | None = None) -> Iterable[tuple]:
         """The validation split in order, at most ``max_val_samples`` rows of it."""
-        n, limit = self.data.size("val"), self.hp.get("max_val_samples")
-        n = min(n, int(limit)) if limit else n
+        n = self.data.size("val")
+        if self.hp.get("max_val_samples"):
+            n = min(n, int(self.hp["max_val_samples"]))
         bs = batch_size or max(self.hp["batch_size"], 256)
         batch_of = self.data.batcher("val", self.device)
         for i in range(0, n, bs):
@@ -269,16 +282,25 @@ class Sampler:
 
 
 class Hooks:
-    """What the loop tells the outside world. The runner streams events; train.py prints."""
+    """What the loop tells the outside world: train.py prints it, the runner streams events.
+
+    With ``show`` (train.py's rank 0) progress goes to stdout as JSON lines; else nowhere.
+    """
+
+    def __init__(self, show: bool = False) -> None:
+        self.show = show
 
     def metric(self, record: dict) -> None:
-        pass
+        if self.show:
+            shown = {k: round(v, 5) for k, v in record.items() if isinstance(v, float)}
+            print(json.dumps({"step": record["step"], "split": record["split"], **shown}),
+                  flush=True)
 
     def sample(self, record: dict) -> None:
-        pass
+        if self.show and record.get("kind") == "text":
+            print(record["text"][:300], flush=True)
 
-    def checkpoint(self, step: int) -> None:
-        pass
+    def checkpoint(self, step: int) -> None: ...
 
     def should_stop(self, step: int) -> bool:
         return False
@@ -364,19 +386,49 @@ def setup(recipe_cls: type[Recipe], nets: dict[str, nn.Module], data: Any, hp: d
 
 
 def fast_kernels(recipe: Recipe) -> None:
-    """Optimised mode: channels-last conv nets; on CUDA bf16 autocast, cudnn.benchmark, TF32.
+    """Optimised mode: channels-last conv nets, bf16 autocast where the device runs it faster;
+    on CUDA also cudnn.benchmark and TF32.
 
-    These change numerics slightly (a run is no longer bit-for-bit reproducible), which is why
-    the mode is opt-in.
+    These change numerics (bf16 keeps 8 bits of mantissa; a run is no longer bit-for-bit
+    reproducible), which is why the mode is opt-in. Only ``amp: auto`` (the default) is decided
+    here; an explicit ``off``, ``bf16`` or ``fp16`` is kept. On the CPU bf16 pays only for conv
+    nets on a CPU with bf16 arithmetic: there oneDNN's bf16 convolutions run about twice as fast
+    as fp32 ones, while for the matmuls of a small transformer the casts cost more than they save
+    (GPT-small: 1.2x slower), and on a CPU without bf16 instructions it is emulated (slower).
     """
+    conv = False
     for k, net in recipe.nets.items():
         if any(isinstance(m, nn.Conv2d) for m in net.modules()):
             recipe.nets[k] = net.to(memory_format=torch.channels_last)
+        conv = conv or any(isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d,
+                                          nn.ConvTranspose2d, nn.ConvTranspose3d))
+                           for m in net.modules())
+    bf16 = False
     if recipe.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        if recipe.hp.get("amp", "off") == "off" and torch.cuda.is_bf16_supported():
-            recipe.hp["amp"] = "bf16"
+        bf16 = torch.cuda.is_bf16_supported()
+    elif recipe.device.type == "cpu":
+        bf16 = conv and cpu_has_fast_bf16()
+    if recipe.hp.get("amp", "auto") == "auto":
+        recipe.hp["amp"] = "bf16" if bf16 else "off"
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU does bf16 arithmetic in hardware (AMX-BF16 or AVX512-BF16) for oneDNN.
+
+    Newer torch lists the CPU's features; older versions have the probes torch's own compiler
+    uses. Without either the answer is no, and the run stays in fp32 (the safe side).
+    """
+    if not torch.backends.mkldnn.is_available():
+        return False
+    features = getattr(torch.cpu, "get_capabilities", None)
+    if features is not None:
+        have = features()
+        return bool(have.get("amx_bf16") or have.get("avx512_bf16"))
+    probes = (getattr(torch.cpu, n, None) for n in ("_is_amx_tile_supported",
+                                                     "_is_avx512_bf16_supported"))
+    return any(probe() for probe in probes if probe is not None)
 
 
 def speed_up(recipe: Recipe, say: Callable[[dict], None]) -> None:
@@ -415,21 +467,18 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
     Losses stay on the device between log points (no sync per step); a non-finite loss is found
     at the next log point and raises TrainingFault with the first bad step.
     """
-    hp = recipe.hp
-    log_every = max(1, int(hp.get("log_every", 10)))
-    eval_every, ckpt_every = int(hp.get("eval_every") or 0), int(hp.get("checkpoint_every") or 0)
-    step, pending, last_val = start_step, [], {}
-    t_last, seen = time.perf_counter(), 0
+    hp, step, pending, last_val, seen = recipe.hp, start_step, [], {}, 0
+    log_every, eval_every = hp["log_every"], int(hp.get("eval_every") or 0)
+    ckpt_every = int(hp.get("checkpoint_every") or 0)
     recipe.train_mode(True)
     # bound once: at a millisecond a step, attribute lookups and dispatch show in throughput
-    batch_of = recipe.data.batcher("train", recipe.device)
+    batch_of, batch_len = recipe.data.batcher("train", recipe.device), recipe.data.batch_len
     indices, should_stop, train_step = sampler.indices, hooks.should_stop, recipe.train_step
-    batch_len = recipe.data.batch_len
+    t_last = time.perf_counter()
     while step < total_steps and not should_stop(step):
         batch = batch_of(indices(step))
         out = train_step(batch, step)
-        step += 1
-        seen += batch_len(batch)
+        step, seen = step + 1, seen + batch_len(batch)
         out["loss"] = out["loss"].detach()  # keep the number, not the step's autograd graph
         pending.append(out)
         if step % log_every == 0 or step == total_steps:
@@ -457,8 +506,8 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
 def run_eval(recipe: Recipe, step: int, sampler: Sampler, hooks: Hooks,
              sample_dir: str | None) -> dict:
     """Validation and samples under a forked RNG, so evaluating never changes the training run."""
-    devices = [recipe.device.index or 0] if recipe.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    cuda = recipe.device.type == "cuda"
+    with torch.random.fork_rng(devices=[recipe.device.index or 0] if cuda else []):
         torch.manual_seed(int(recipe.hp.get("seed", 0)) + 7919)
         recipe.train_mode(False)
         try:

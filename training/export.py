@@ -5,10 +5,12 @@ with: its dataset's loader, its recipe, the engine pieces those call, and the en
 (:mod:`training.standalone`). Which pieces are used is found on the syntax trees: from the roots
 (``main``, the recipe class, the loader) every name a piece reads pulls in the top-level piece of
 that name, and a shared class (``Recipe``, ``Data``, ...) keeps only the methods some included
-code names. Imports go to the top (only those used), the settings that apply to this recipe become
-one readable ``CONFIG`` literal (each value through ``repr``), and the file reads top to bottom:
-config, data, model, loop, main. :func:`export_project` is the one export service of the CLI and
-the app.
+code names. Tests of the settings the script's command line cannot change (the optimiser, the
+schedule, clipping, ...) are decided on the way (:mod:`.fold`), so only the branches this project
+takes are copied, and the pieces only those branches named (``lr_shape``) stay out. Imports go to
+the top (only those used), the settings the copied code still reads become one readable
+``CONFIG`` literal (each value through ``repr``), and the file reads top to bottom: config, data,
+model, loop, main. :func:`export_project` is the one export service of the CLI and the app.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import importlib
 import math
 import re
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from compiler.project import atomic_write_text
 from nodes import syntax
 
 from . import recipes
+from .fold import fold, setting_read, written_settings
 from .plan import PlanError, prepare
 
 ENGINE = "training.engine"
@@ -39,7 +43,9 @@ GENERATED = ("CONFIG", "INPUTS", "RECIPE", "load_data", "load_networks")
 RECIPE_METADATA = frozenset({"name", "defaults", "metric", "optional_networks", "alternatives"})
 #: settings read by the entry point and the loop whatever the recipe
 ALWAYS = ("seed", "device", "optimize", "batch_size", "steps", "epochs", "log_every", "eval_every",
-          "optimizer", "lr", "weight_decay", "schedule", "grad_clip", "amp")
+          "lr", "weight_decay", "amp")
+#: settings the script's command line sets (its flags), so tests of them are never folded
+COMMAND_LINE = frozenset({"steps", "epochs", "device", "optimize"})
 
 
 @dataclass
@@ -53,10 +59,14 @@ class Piece:
     prunable: bool = False  # a shared class: keep only the methods that included code names
     overridden: frozenset[str] = frozenset()  # members left out: replaced, or the app's only
 
-    def text(self, names: set[str]) -> str:
+    def text(self, names: set[str], fixed: dict[str, Any] | None = None,
+             decided: set[str] | None = None) -> str:
         """The piece's source, methods no one names left out, docstrings cut to their summary
-        line (or first paragraph): the rest explains Layerloom's design, not the user's script."""
-        return _short_docstrings(self._text(names))
+        line (or first paragraph): the rest explains Layerloom's design, not the user's script.
+        With ``fixed`` (settings the script cannot change), tests of them folded (:mod:`.fold`);
+        the settings those tests read go to ``decided``."""
+        text = _short_docstrings(self._text(names))
+        return fold(text, fixed, decided) if fixed else text
 
     def _text(self, names: set[str]) -> str:
         start = min([self.node.lineno, *[d.lineno for d in getattr(self.node, "decorator_list",
@@ -208,8 +218,10 @@ def _refs(tree: ast.AST) -> tuple[set[str], set[str], set[str]]:
 class _Shaker:
     """The closure of the pieces reachable from the roots, methods pruned to the names used."""
 
-    def __init__(self, provided: dict[str, str]) -> None:
+    def __init__(self, provided: dict[str, str], fixed: dict[str, Any]) -> None:
         self.provided = provided  # generated names -> their source
+        self.fixed = fixed  # settings whose tests are folded
+        self.decided: set[str] = set()  # those some test of the chosen code read
         self.chosen: dict[tuple[str, str], Piece] = {}
         self.imports: set[tuple[str, str, str | None]] = set()
         self.attrs: set[str] = set()  # every attribute name the chosen code holds
@@ -245,7 +257,7 @@ class _Shaker:
                 return list(self.chosen.values())
 
     def _follow(self, piece: Piece, todo: list[Piece], attrs: set[str]) -> None:
-        tree = syntax.parse(piece.text(attrs)) if piece.prunable else piece.node
+        tree = syntax.parse(piece.text(attrs, self.fixed, self.decided))
         names, more, strings = _refs(tree)
         attrs |= more
         self.strings |= strings
@@ -306,6 +318,16 @@ def applicable(hp: dict, code_strings: set[str]) -> dict:
             "max_val_samples": hp.get("max_val_samples") is None,
             "checkpoint_every": True, "eval_every": hp.get("eval_every") is None}
     return {k: v for k, v in keep.items() if not moot.get(k, False)}
+
+
+def fixed_settings(hp: dict, recipe_module: str) -> dict[str, Any]:
+    """The settings whose tests the export may decide (:mod:`.fold`): every scalar setting that
+    neither the script's command line nor any code it may copy writes."""
+    sources = [Path(importlib.import_module(m).__file__ or "").read_text(encoding="utf-8")
+               for m in (ENGINE, MAIN, recipe_module, *DATA_MODULES)]
+    kept = written_settings(sources) | COMMAND_LINE
+    return {k: v for k, v in hp.items() if k not in kept
+            and (v is None or isinstance(v, (bool, int, float, str)))}
 
 
 def _loader(dataset: str) -> tuple[str, list[Piece]]:
@@ -383,13 +405,40 @@ def _banner(title: str) -> str:
 
 
 def train_script(project: Project) -> str:
-    """The text of ``train.py`` for a project with a recipe and a dataset."""
+    """The text of ``train.py`` for a project with a recipe and a dataset.
+
+    A setting is decided only where that leaves no read of it in the script: a test folded to
+    true keeps its branch, and when that branch reads the setting's value (``grad_clip``, a
+    warm-up's length) the setting would stay in ``CONFIG`` with its "off" value no longer
+    turning anything off (a clip of 0 clipping every gradient to zero). Such settings stay open,
+    tests and all, and the script is written again."""
+    return folded_script(project)[0]
+
+
+def folded_script(project: Project) -> tuple[str, dict[str, Any]]:
+    """:func:`train_script`'s text, and the settings its tests were folded with."""
+    open_keys: set[str] = set()
+    for _ in range(8):  # each pass opens at least one setting; a recipe reads a few
+        text, fixed, decided = _train_script(project, frozenset(open_keys))
+        still = {k for n in ast.walk(syntax.parse(text))
+                 if (k := setting_read(n)) is not None and k in decided}
+        if not still:
+            break
+        open_keys |= still
+    return text, fixed
+
+
+def _train_script(project: Project,
+                  open_keys: frozenset[str]) -> tuple[str, dict[str, Any], set[str]]:
+    """The script with every fixed setting outside ``open_keys`` folded: the text, the settings
+    folded with and those some kept test read."""
     plan = prepare(project, load_data=False)
     hp = plan.hyper.model_dump()
     t = project.training
     recipe_mod = recipes.module(plan.recipe_cls.name).__name__
     loader, loader_pieces = _loader(t.dataset or "")
-    shaker = _Shaker({n: "" for n in GENERATED})
+    fixed = {k: v for k, v in fixed_settings(hp, recipe_mod).items() if k not in open_keys}
+    shaker = _Shaker({n: "" for n in GENERATED}, fixed)
     recipe_piece = _module(recipe_mod).pieces[plan.recipe_cls.__name__]
     base = _module(ENGINE).pieces["Recipe"]
     assert isinstance(recipe_piece.node, ast.ClassDef) and isinstance(base.node, ast.ClassDef)
@@ -399,7 +448,7 @@ def train_script(project: Project) -> str:
                                 - supers - {"__init__"}) | RECIPE_METADATA
     recipe_piece.overridden = RECIPE_METADATA
     main = _module(MAIN)
-    roots = [recipe_piece, main.pieces["main"], main.pieces["Print"], *loader_pieces]
+    roots = [recipe_piece, main.pieces["main"], *loader_pieces]
     chosen = shaker.run(roots)
     names = shaker.attrs
     config = {"project": project.name, "dataset": t.dataset,
@@ -409,27 +458,29 @@ def train_script(project: Project) -> str:
     data_pieces = [p for m in DATA_MODULES for p in _order(chosen, m)]
     recipe_refs = _refs(recipe_piece.node)[0] | {"Recipe"}
     engine = _order(chosen, ENGINE)
-    # the constants the base recipe reads go with it (``_NO_AUTOCAST``), not to the loop
-    base_refs = _refs(syntax.parse(base.text(names)))[0]
+    # the constants the base recipe reads go with it (a recipe's module constants), not to the loop
+    base_refs = _refs(syntax.parse(base.text(names, fixed, shaker.decided)))[0]
     recipe_refs |= {p.name for p in engine if p.name in base_refs
                     and isinstance(p.node, (ast.Assign, ast.AnnAssign))}
     model_side = [p for p in engine if p.name in recipe_refs]
     loop_side = [p for p in engine if p.name not in recipe_refs]
     if "Data" not in {p.name for p in data_pieces}:
         raise CodegenError("bug in Layerloom: the data loader exports without its Data class")
-    roles = "".join(f"        {py_literal(r)}: model.NETWORKS[{py_literal(n)}],\n"
-                    for r, n in plan.roles.items())
+    roles = "{" + ", ".join(f"{py_literal(r)}: model.NETWORKS[{py_literal(n)}]"
+                            for r, n in plan.roles.items()) + "}"
+    if len(roles) > 60:  # one a line
+        roles = "{\n" + "".join(f"        {py_literal(r)}: model.NETWORKS[{py_literal(n)}],\n"
+                                 for r, n in plan.roles.items()) + "    }"
     networks = ("def load_networks() -> tuple[dict[str, type[nn.Module]], type | None]:\n"
                 '    """model.py\'s networks (beside this file) by role, and its Graph class."""\n'
                 "    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
                 "    import model\n\n"
-                f"    nets = {{\n{roles}    }}\n"
-                "    return nets, getattr(model, \"Graph\", None)\n")
+                f"    return {roles}, getattr(model, \"Graph\", None)\n")
     for need in (("import", "os", None), ("import", "sys", None), ("from", "torch", "nn")):
         shaker.imports.add(need)
 
     def block(pieces: list[Piece]) -> str:
-        return "\n\n\n".join(p.text(names) for p in pieces)
+        return "\n\n\n".join(p.text(names, fixed, shaker.decided) for p in pieces)
 
     doc = (f'"""Train {escape_text(project.name)}: the {escape_text(plan.recipe_cls.name)} '
            f"recipe on {escape_text(t.dataset or '')} (exported by Layerloom).\n\n"
@@ -437,17 +488,21 @@ def train_script(project: Project) -> str:
            "    torchrun --nproc_per_node=2 train.py   # DistributedDataParallel\n\n"
            "Needs torch (numpy for .npz/.npy data, scikit-learn for its datasets) and model.py "
            'beside it.\n"""\n\n')
+    decided = ", ".join(f"{k}={py_literal(fixed[k])}" for k in sorted(shaker.decided))
+    decided = "".join(f"# {line}\n" for line in textwrap.wrap(
+        "decided at export: only the code they choose is here (to change one, change it in "
+        f"Layerloom and export again): {decided}", 97)) if decided else ""
     text = (doc + _import_lines(shaker.imports)
-            + "\n" + "CONFIG = " + py_literal(config) + "\n"
+            + "\n" + decided + "CONFIG = " + py_literal(config) + "\n"
             + "# each network's input shapes, which the recipe fits the data to\n"
             + "INPUTS = " + py_literal(inputs)
             + _banner("data") + block(data_pieces) + "\n\n\n" + loader
             + _banner("model") + networks + "\n\n" + block(model_side) + "\n\n\n"
             + block(_order(chosen, recipe_mod)) + f"\n\n\nRECIPE = {plan.recipe_cls.__name__}"
             + _banner("loop") + block(loop_side)
-            + _banner("main") + block([main.pieces["Print"], main.pieces["main"]])
+            + _banner("main") + main.pieces["main"].text(names, fixed, shaker.decided)
             + '\n\n\nif __name__ == "__main__":\n    sys.exit(main())\n')
-    return re.sub(r"\n{4,}", "\n\n\n", text)
+    return re.sub(r"\n{4,}", "\n\n\n", text), fixed, shaker.decided
 
 
 # ---- the files beside it ----------------------------------------------------------------------
@@ -471,8 +526,9 @@ torchrun --nproc_per_node=2 train.py   # DistributedDataParallel (gloo on CPU, N
 
 `--optimize` compiles the model with `torch.compile` (a classifier's forward pass and loss as one
 graph; the first step pays for it, once; a model it cannot compile trains eagerly and says why)
-and, on CUDA, also turns on bf16 autocast, cudnn.benchmark and TF32 matmuls: faster, but the
-numbers differ slightly from an eager run. The trained weights go to `checkpoints/latest.pt`
+and turns on bf16 autocast where the device runs it faster (CUDA, and conv nets on a CPU with
+AMX or AVX512-BF16), on CUDA also cudnn.benchmark and TF32 matmuls: faster, but the numbers
+differ from an eager run. The trained weights go to `checkpoints/latest.pt`
 (`{{"step", "nets": {{role: state_dict}}}}`, read with `torch.load(path, weights_only=True)`).
 
 ## On a SLURM cluster

@@ -183,11 +183,14 @@ def run(project: Project | str | os.PathLike, run_dir: str | os.PathLike, *,
         seed: int | None = None, resume: bool = False,
         on_event: Callable[[Event], None] | None = None, control: Control | None = None,
         hyper: dict[str, Any] | None = None, echo: Any = None,
-        trust_code: tuple[str, ...] = (), init_weights: str | None = None) -> Event:
+        trust_code: tuple[str, ...] = (), init_weights: str | None = None,
+        partial_weights: bool = False) -> Event:
     """Train ``project`` into ``run_dir``; returns the terminal event (finished/failed/stopped).
 
     ``trust_code``: files (or modules) of the user's own code that opaque nodes may import;
-    ``init_weights``: start from the project's weights (``compiler.project_weights``), not random.
+    ``init_weights``: start from the project's weights (``compiler.project_weights``), not random;
+    ``partial_weights``: the user agreed to load only the tensors that still fit (a widened
+    stage); the others start fresh and a ``warning`` event of kind ``weights`` names them.
 
     Never raises for problems a user can cause: they become a ``failed`` event. ``echo``: a text
     stream that gets every event line too (the child process's stdout).
@@ -220,7 +223,8 @@ def run(project: Project | str | os.PathLike, run_dir: str | os.PathLike, *,
         try:
             return _guarded(project, run_dir, emit, control, t0, last, steps=steps,
                             epochs=epochs, device=device, seed=seed, resume=resume, hyper=hyper,
-                            trust_code=tuple(trust_code), init_weights=init_weights)
+                            trust_code=tuple(trust_code), init_weights=init_weights,
+                            partial_weights=partial_weights)
         finally:
             board.close()
 
@@ -306,7 +310,8 @@ class FlushPolicy:
 def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Event], None],
          control: Control, t0: float, *, steps: int | None, epochs: int | None,
          device: str | None, seed: int | None, resume: bool, hyper: dict | None,
-         trust_code: tuple[str, ...] = (), init_weights: str | None = None) -> Event:
+         trust_code: tuple[str, ...] = (), init_weights: str | None = None,
+         partial_weights: bool = False) -> Event:
     ckpt_path = run_dir / "checkpoints" / "latest.pt"
     if resume and not ckpt_path.exists():
         raise TrainingFault(f"nothing to resume: there is no checkpoint at {ckpt_path}",
@@ -331,7 +336,9 @@ def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Ev
     dev, dev_name, dev_reason = pick_device(hp["device"])
     data = plan.data
     torch.manual_seed(hp["seed"])
-    nets = {role: _instantiate(plan, net, init_weights if not resume else None).to(dev)
+    fits: list[Any] = []  # how the project's weights fit each network (a partial start)
+    nets = {role: _instantiate(plan, net, init_weights if not resume else None,
+                               partial_weights, fits).to(dev)
             for role, net in plan.roles.items()}
     recipe, sampler = setup(app_recipe(plan.recipe_cls), nets, data, hp, dev, plan.input_specs,
                             plan.graph_cls, say=note)
@@ -359,6 +366,10 @@ def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Ev
         emit({"event": "checkpoint", "step": step, "path": str(ckpt_path)})
 
     hooks = _Emitter(emit, control, save)
+    for partial in fits:  # the user said yes to these before the run: say them in its log
+        hooks.warning({"kind": "weights", "step": start, "message": partial.text(),
+                       "hint": "these tensors start from fresh values; the rest continue from "
+                               "the project's weights", "reinitialised": partial.reinitialised})
     try:
         step, val = fit(recipe, sampler, total, start, hooks, str(run_dir / "samples"))
     except TrainingFault as err:
@@ -414,18 +425,26 @@ def _stdin_reader(control: Control, stop_on_eof: bool = False) -> None:
         control.stop()
 
 
-def _instantiate(plan: Any, net: str, init_weights: str | None) -> Any:
+def _instantiate(plan: Any, net: str, init_weights: str | None, partial: bool = False,
+                 fits: list[Any] | None = None) -> Any:
     """A network, with the project's weights (an import's or loaded ones) loaded when the run
-    starts from them; a network the weights folder holds none for starts from random weights."""
+    starts from them; a network the weights folder holds none for starts from random weights.
+    ``partial``: load what fits, the rest fresh; such a fit is appended to ``fits``."""
     if init_weights is None:
         return plan.built.instantiate(net)
-    from compiler.project_weights import ProjectWeightsError, stored_weights
+    from compiler.project_weights import ProjectWeightsError, load_project_weights, stored_weights
 
     if Path(init_weights).is_dir() and stored_weights(init_weights) and \
             net not in stored_weights(init_weights):
         return plan.built.instantiate(net)
     try:
-        return plan.built.instantiate(net, weights=init_weights)
+        if not partial:
+            return plan.built.instantiate(net, weights=init_weights)
+        model = plan.built.instantiate(net)
+        fit = load_project_weights(model, net, init_weights, allow_partial=True)
+        if not fit.complete and fits is not None:
+            fits.append(fit)
+        return model
     except ProjectWeightsError as err:
         raise TrainingFault(str(err), "start without --init-weights (from random weights), or "
                             "load or import the weights again", "checkpoint") from None
@@ -440,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trust-code", action="append", default=[], metavar="FILE",
                     help="let opaque nodes import your code from FILE")
     ap.add_argument("--init-weights", metavar="FILE", help="start from these imported weights")
+    ap.add_argument("--partial-weights", action="store_true",
+                    help="with --init-weights: load the tensors that fit, the rest start fresh")
     budget = ap.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int)
     budget.add_argument("--epochs", type=int)
@@ -461,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ev = run(args.project, args.run_dir, steps=args.steps, epochs=args.epochs, device=args.device,
              seed=args.seed, resume=args.resume, echo=sys.stdout, control=control,
-             trust_code=tuple(args.trust_code), init_weights=args.init_weights)
+             trust_code=tuple(args.trust_code), init_weights=args.init_weights,
+             partial_weights=args.partial_weights)
     return 1 if ev["event"] == "failed" else 0
 
 

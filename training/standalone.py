@@ -35,25 +35,14 @@ def load_networks() -> tuple[dict[str, type[nn.Module]], type | None]:  # model.
 # layerloom: end local imports
 
 
-class Print(Hooks):
-    """Progress as JSON lines on stdout (rank 0 only)."""
-
-    def metric(self, record: dict) -> None:
-        shown = {k: round(v, 5) for k, v in record.items() if isinstance(v, float)}
-        print(json.dumps({"step": record["step"], "split": record["split"], **shown}), flush=True)
-
-    def sample(self, record: dict) -> None:
-        if record.get("kind") == "text":
-            print(record["text"][:300], flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=f"Train {CONFIG['project']} (exported by Layerloom)")
     ap.add_argument("--steps", type=int, help="train this many steps (default: the config's)")
     ap.add_argument("--epochs", type=int, help="or this many passes over the data")
     ap.add_argument("--device", default=CONFIG["device"], help="auto, cpu, cuda or mps")
     ap.add_argument("--optimize", action="store_true", default=CONFIG["optimize"],
-                    help="torch.compile, channels-last, fused optimisers (bf16, TF32 on CUDA)")
+                    help="torch.compile, channels-last, fused optimisers, bf16 where "
+                         "faster (CUDA; conv nets on a bf16 CPU), TF32 on CUDA")
     ap.add_argument("--out", default="checkpoints", help="folder for latest.pt and samples")
     args = ap.parse_args(argv)
     hp = {**CONFIG, "optimize": args.optimize}
@@ -75,16 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(hp["seed"])
     classes, graph_cls = load_networks()
     nets = {role: cls().to(device) for role, cls in classes.items()}
-
-    def ddp(net: nn.Module) -> nn.Module:
-        return nn.parallel.DistributedDataParallel(net, device_ids=[local] if cuda else None)
-
-    recipe, sampler = setup(RECIPE, nets, data, hp, device, INPUTS, graph_cls, rank, world,
-                            ddp if world > 1 else None, lambda note: print(json.dumps(note)))
+    ddp = (lambda net: nn.parallel.DistributedDataParallel(  # every trainable network
+        net, device_ids=[local] if cuda else None)) if world > 1 else None
+    recipe, sampler = setup(RECIPE, nets, data, hp, device, INPUTS, graph_cls, rank, world, ddp,
+                            lambda note: print(json.dumps(note)))
     t0 = time.time()
     samples = os.path.join(args.out, "samples") if rank == 0 else None
-    step, metrics = fit(recipe, sampler, hp["total_steps"], 0, Print() if rank == 0 else Hooks(),
-                        samples)
+    step, metrics = fit(recipe, sampler, hp["total_steps"], 0, Hooks(show=rank == 0), samples)
     if rank == 0:
         os.makedirs(args.out, exist_ok=True)
         nets = {k: unwrap(n).state_dict() for k, n in recipe.nets.items()}  # the weights only

@@ -30,7 +30,15 @@ from nodes.base import NodeType
 from nodes.io import Role, role_of
 
 from .. import assets, theme
-from ..search.badge import badge_tooltip, paint_badge, search_labels
+from ..search.badge import (
+    badge_tooltip,
+    changed_tooltip,
+    paint_badge,
+    paint_changed_outline,
+    paint_changed_pill,
+    search_labels,
+    trial_changes,
+)
 from .routing import route
 
 NODE_W = 184.0
@@ -149,6 +157,7 @@ class NodeItem(QGraphicsItem):
         self.in_names = [p.name for p in ins]
         self.out_names = [p.name for p in outs]
         self.search_labels = search_labels(doc.project, net.name, node.id)  # issue 12 badge
+        self.trial_changes = trial_changes(self.canvas, net.name, node.id)  # an opened trial
         self._tooltip()
         self.update()
 
@@ -159,7 +168,8 @@ class NodeItem(QGraphicsItem):
         if self.problem:
             color = theme.current().error if self.severity == "error" else theme.current().warning
             lines.append(f"<span style='color:{color}'>{self.problem}</span>")
-        self.setToolTip("<br>".join(lines) + badge_tooltip(getattr(self, "search_labels", [])))
+        self.setToolTip("<br>".join(lines) + badge_tooltip(getattr(self, "search_labels", []))
+                        + changed_tooltip(getattr(self, "trial_changes", [])))
 
     def set_problem(self, severity: str | None, message: str) -> None:
         if (severity, message) != (self.severity, self.problem):
@@ -195,6 +205,7 @@ class NodeItem(QGraphicsItem):
         p.setPen(QPen(border, 2.0 if self.isSelected() or self.severity else 1.0))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRoundedRect(rect, 6, 6)
+        paint_changed_outline(p, self.trial_changes, rect)
         if lod < LOD_BARS:
             return
         if lod < LOD_TITLE:  # zoomed out: the name alone, large enough to read at this zoom
@@ -230,7 +241,10 @@ class NodeItem(QGraphicsItem):
             p.drawText(QRectF(NODE_W / 2, y, NODE_W / 2 - 10, LINE_H),
                        Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, name)
         self._paint_ports(p, t)
-        paint_badge(p, self.search_labels, NODE_W - (24 if self.severity else 5), HEADER_H)
+        right = NODE_W - (24 if self.severity else 5)
+        paint_badge(p, self.search_labels, right, HEADER_H)
+        paint_changed_pill(p, self.trial_changes, right - (34 if self.search_labels else 0),
+                           HEADER_H)
         if self.severity:
             c = QColor(t.error if self.severity == "error" else t.warning)
             p.setPen(Qt.PenStyle.NoPen)

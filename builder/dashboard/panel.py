@@ -33,7 +33,7 @@ from .datafit import Misfit, check_fit
 from .datafit import pending as fit_pending
 from .form import TrainForm
 from .home import RunsHome
-from .imported import confirm_user_code, imported_weights, runner_args
+from .imported import confirm_user_code, confirm_weights_fit, imported_weights, runner_args
 from .naming import next_number, previous_snapshot, read_meta, what_changed, write_meta
 from .notices import Notices
 from .plots import PlotArea
@@ -57,6 +57,8 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.get_project, self.get_project_path = get_project, get_project_path
         self.trusted_code: set[str] = set()  # files the user allowed opaque nodes to import
+        self._partial_weights = False  # the user agreed to start from the weights that fit
+        self.pending_weights: Path | None = None  # an unsaved project's loaded weights
         # The editor sets these to push undoable commands; None writes the project directly.
         self.apply_training: Callable[[TrainingModel], None] | None = None
         self.apply_fit: Callable[[str, list[tuple[str, dict[str, Any]]]], None] | None = None
@@ -175,7 +177,8 @@ class TrainingPanel(QWidget):
     def load_settings(self) -> None:
         """Fill the form from the current project (call after opening another project)."""
         self.form.load(self.get_project())
-        self.form.set_imported_weights(imported_weights(self.get_project_path()))
+        self.form.set_imported_weights(imported_weights(self.get_project_path(),
+                                                        self.pending_weights))
         self._fit_stale = True
 
     def _form_changed(self) -> None:
@@ -251,6 +254,11 @@ class TrainingPanel(QWidget):
             self._show_failure("Cannot start", problem[0], problem[1] or HINTS["setup"])
             self.start_refused.emit(f"Cannot train: {problem[0]}")
             return
+        partial = confirm_weights_fit(self, project, self.form.start_weights(),
+                                      self.trusted_code)
+        if partial is None:
+            return  # the weights no longer fit everywhere and the user said no
+        self._partial_weights = partial
         root = self.home.root()
         before = list_runs(root)
         run_dir = new_run_dir(root)
@@ -295,7 +303,7 @@ class TrainingPanel(QWidget):
         self.proc = RunnerProcess(run_dir / "project.loom", run_dir, resume=resume, poll_ms=0,
                                   threads=runner_threads(), parent=self,
                                   extra_args=runner_args(self.get_project(), self.trusted_code,
-                                                         weights))
+                                                         weights, self._partial_weights))
         self.proc.event.connect(self._on_event)
         self.proc.ended.connect(self._on_ended)
         self.run_view.show_runs(self.runs, select=run.run_id)

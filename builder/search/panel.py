@@ -346,7 +346,7 @@ class SearchPanel(QWidget):
         differs from the base listed; None (and the reason shown) when it has none."""
         from compiler.loading import load
         from compiler.project import ProjectLoadError
-        from training.search.space import describe
+        from training.search.space import differences
 
         ev = self.trials_seen.get(number) or self.table.records.get(number)
         path = (ev or {}).get("project")
@@ -360,15 +360,16 @@ class SearchPanel(QWidget):
             self.status.emit(f"Trial {number}: {err}")
             return None
         base = self.base or self.doc.project
+        note = None
         try:
-            lines = describe(base, dict(ev.get("choices") or {}))
+            diffs = differences(base, dict(ev.get("choices") or {}))
         except ValueError as err:
-            lines = [f"(differences unknown: {err})"]
+            diffs, note = [], f"(differences unknown: {err})"
         project.name = f"{base.name} trial {number}"[:80]
         window = self.open_window(project)
         from .trial_view import attach_differences
 
-        attach_differences(window, number, ev, lines)
+        attach_differences(window, number, ev, diffs, note)
         self.opened.append(window)
         return window
 

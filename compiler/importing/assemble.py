@@ -214,8 +214,16 @@ def _chain_of(sc: Scope, members: list[FNode]) -> list[FNode] | None:
 
 
 def _wrap(sc: Scope, seq: str, chain: list[FNode]) -> None:
-    """Move ``chain`` into a child scope for the Sequential ``seq`` of ``sc.module``."""
+    """Move ``chain`` into a child scope for the Sequential ``seq`` of ``sc.module``; a
+    Sequential of one layer is that layer, named after the attribute (a block of one node
+    would only add a level: codegen writes a one-layer chain as the bare layer anyway)."""
     qual = f"{sc.qualname}.{seq}" if sc.qualname else seq
+    if len(chain) == 1 and chain[0].type != "block.block" and not chain[0].children:
+        if not sc.sequential:  # inside a Sequential, members are named by kind and index
+            old, chain[0].name = chain[0].name, sc.unique(seq.replace(".", "_"))
+            for n in sc.nodes:
+                n.inputs = [(p, chain[0].name if s == old else s, sp) for p, s, sp in n.inputs]
+        return
     inner = Scope(sc.module.get_submodule(seq), qual, sequential=True)
     taken = {n.name for n in chain}
     x = _fresh("x", taken)
@@ -234,7 +242,8 @@ def _wrap(sc: Scope, seq: str, chain: list[FNode]) -> None:
     for n in chain:
         sc.nodes.remove(n)
     _rename_members(inner)
-    wrapper = FNode(sc.unique(seq.replace(".", "_")), "block.block",
+    label = f"sequential_{seq}" if sc.sequential and seq.isdigit() else seq.replace(".", "_")
+    wrapper = FNode(sc.unique(label), "block.block",
                     {"block": "Sequential", "repeat": 1, "args": {}},
                     inputs=[(x, src, sport)], children=[inner], qualname=qual)
     sc.nodes.insert(at, wrapper)
@@ -312,13 +321,17 @@ def _unwrap(sc: Scope, parents: dict[int, tuple[Scope, FNode]]) -> bool:
 
 
 def _class_name(sc: Scope) -> str:
-    """A block's name: the class's, or for a Sequential the attribute's (``Downsample``)."""
+    """A block's name: the class's, or for a Sequential the attribute's (``Downsample``); one
+    held by index in another Sequential is named after the nearest attribute and its indices
+    (``features.0`` ``Features0``, ``features.2.0`` ``Features2_0``)."""
     if not sc.sequential:
         return type(sc.module).__name__
     parts = sc.qualname.split(".")
-    words = parts[-2:] if parts[-1].isdigit() and len(parts) > 1 else parts[-1:]
-    words = [re.sub(r"(?<=[A-Za-z_])\d+$", "", w) for w in words]  # layer2..4 share one: Layer
-    return "".join(w[:1].upper() + w[1:] for w in words) or "Sequential"
+    named = max((i for i, w in enumerate(parts) if not w.isdigit()), default=-1)
+    head = re.sub(r"(?<=[A-Za-z_])\d+$", "", parts[named]) if named >= 0 else "sequential"
+    indices = parts[named + 1:]  # layer2..4 share one name (Layer); their items keep indices
+    head = head[:1].upper() + head[1:]
+    return head + "_".join(indices) if indices else head
 
 
 def assign_blocks(root: Scope) -> list[tuple[str, Scope, dict[str, Any]]]:

@@ -9,6 +9,7 @@ converted, or that the user marked as a leaf, is kept as an opaque node.
 from __future__ import annotations
 
 import inspect
+import operator
 from typing import Any, Sequence
 
 import torch.fx as fx
@@ -17,10 +18,22 @@ from torch import nn
 from .exported import export_graph
 from .leaves import is_catalogue_leaf, leaf_of
 from .ops import OpsMixin, _kind, _target_name
+from .patterns import AttentionMatch, attention_of
 from .scopes import FNode, Scope, Unsupported
 from .source import call_ctor, class_ref
 from .trace import Untraceable, forward_params, is_container, trace
-from .values import Arange, Causal, Out, PosEmb, Recorded, Result, Shape, Size
+from .values import (
+    Arange,
+    Causal,
+    LastLayer,
+    Out,
+    PosEmb,
+    Recorded,
+    Result,
+    SeqFirst,
+    Shape,
+    Size,
+)
 
 
 class Converter:
@@ -69,6 +82,10 @@ class Converter:
         start, exported = dict(self.seen), len(self.exported)
         reason = ""
         if type(m).__name__ not in self.leaf_classes and not _torch_class(m):
+            match = attention_of(m, self.recorded.calls.get(id(m), []), kwargs) \
+                if len(args) == 1 and isinstance(args[0], Out) else None
+            if match is not None:
+                return self._attention_block(sc, m, qual, args[0], match)
             try:
                 return self._block(sc, fxn, m, qual, args, kwargs)
             except Unsupported as err:
@@ -111,6 +128,31 @@ class Converter:
         node.children = [child]
         for (name, value) in tensors:
             node.inputs.append((name, value.node, value.port))
+        return node
+
+    def _attention_block(self, sc: Scope, m: nn.Module, qual: str, x: Out,
+                         match: AttentionMatch) -> FNode:
+        """A hand-written self-attention module (:mod:`.patterns`): a block of its class holding
+        one Multi-head Attention node (and the Dropout after its output projection)."""
+        child = Scope(m, qual, ctor=self.ctor.get(id(m)))
+        name = forward_params(m)[0].name
+        inp = child.add("io.block_input", name, {"kind": "tensor"})
+        child.inputs.append(inp.name)
+        attn = child.add("attention.multihead_attention", match.projection, match.params,
+                         module=match.module, qualname=_join(qual, match.projection))
+        attn.inputs.append(("query", inp.name, "y"))
+        last = attn
+        if match.dropout_after is not None:
+            attr, drop = match.dropout_after
+            last = child.add("norm.dropout", attr, {"p": drop.p}, qualname=_join(qual, attr))
+            last.inputs.append(("x", attn.name, "y"))
+        out = child.add("io.block_output", "y", {})
+        out.inputs.append(("x", last.name, "y"))
+        child.outputs.append(out.name)
+        node = sc.add("block.block", _local(sc, qual),
+                      {"block": type(m).__name__, "repeat": 1, "args": {}}, qualname=qual)
+        node.children = [child]
+        node.inputs.append((name, x.node, x.port))
         return node
 
     def _opaque(self, sc: Scope, fxn: fx.Node, m: nn.Module, qual: str, args: list[Any],
@@ -206,6 +248,8 @@ class _Walk(OpsMixin):
         self.env: dict[fx.Node, Any] = {}
         self.fx_of: dict[str, fx.Node] = {}
         self.is_root = sc.qualname == ""
+        #: the node made for a lazy value (a time-major output, one direction of h_n) on first use
+        self.made: dict[Any, Out] = {}
 
     def where(self, n: fx.Node) -> str:
         stack = (n.stack_trace or "").strip().splitlines()
@@ -225,8 +269,22 @@ class _Walk(OpsMixin):
     def tensor(self, v: Any, n: fx.Node) -> Out:
         if isinstance(v, Out):
             return v
+        if isinstance(v, (SeqFirst, LastLayer)):
+            if v not in self.made:
+                self.made[v] = self._materialise(v, n)
+            return self.made[v]
         raise Unsupported(f"'{_target_name(n)}' needs a tensor here, got {_kind(v)}",
                           self.where(n))
+
+    def _materialise(self, v: SeqFirst | LastLayer, n: fx.Node) -> Out:
+        if isinstance(v, SeqFirst):
+            return self._transpose(n, v.of, f"{v.of.node}_time_major")
+        h = v.state.hidden_size
+        node = self.node(n, "shape.slice", {"dim": 1, "start": v.direction * h,
+                                            "end": (v.direction + 1) * h, "step": 1},
+                         [("x", Out(v.state.node, "hidden"))],
+                         f"{v.state.node}_{'backward' if v.direction else 'forward'}")
+        return Out(node.name)
 
     def node(self, n: fx.Node, type_id: str, params: dict[str, Any], ins: list[tuple[str, Out]],
              base: str | None = None, **kw: Any) -> FNode:
@@ -238,6 +296,8 @@ class _Walk(OpsMixin):
 
     def run(self) -> None:
         for n in self.graph.nodes:
+            if n.op == "call_function" and n.target is operator.getitem and not n.users:
+                continue  # an unpacked value the forward never reads (``out, _ = self.lstm(x)``)
             try:
                 self.env[n] = self.step(n)
             except Unsupported:
@@ -310,6 +370,11 @@ class _Walk(OpsMixin):
         args = [self.value(a) for a in n.args]
         kwargs = {k: self.value(v) for k, v in n.kwargs.items()}
         leaf = leaf_of(m) if type(m).__name__ not in self.conv.leaf_classes else None
+        if type(m) is nn.TransformerEncoder and type(m).__name__ not in self.conv.leaf_classes:
+            self.conv.count(m)
+            return self._encoder(n, m, qual, args, kwargs)
+        if type(m) is nn.Unflatten and type(m).__name__ not in self.conv.leaf_classes:
+            return self._unflatten(n, m, qual, args, kwargs)
         if leaf is None:
             if is_catalogue_leaf(m) and type(m).__name__ not in self.conv.leaf_classes:
                 reason = f"its settings have no node ({type(m).__name__})"
@@ -334,6 +399,32 @@ class _Walk(OpsMixin):
                 return Out(node.name)
         return self._leaf(n, m, qual, leaf, args, kwargs, base)
 
+    def _unflatten(self, n: fx.Node, m: nn.Unflatten, qual: str, args: list[Any],
+                   kwargs: dict[str, Any]) -> Out:
+        """``nn.Unflatten(dim, sizes)`` is a Reshape. Its node needs every size after the batch
+        dim, which the module's attributes do not hold: they are read from the two recorded
+        runs, and the one size that differs between them (follows a symbol) becomes -1."""
+        self._no_more(dict(kwargs), n)
+        k, calls = self.conv.seen.get(id(m), 0), self.conv.recorded.calls.get(id(m), [])
+        self.conv.count(m)
+        half = len(calls) // 2
+        if len(args) != 1 or len(calls) < 2 * (k + 1) or calls[k][1] is None:
+            raise Unsupported(f"'{qual}' (Unflatten) was not called with one tensor in the "
+                              "example run", self.where(n))
+        (ins, (out1, _)), (_, (out2, _)) = calls[k], calls[half + k]
+        rank = len(ins[0][0])
+        if rank == 0 or m.dim % rank == 0:
+            raise Unsupported(f"'{qual}' unflattens the batch dim; a Reshape keeps it: unflatten "
+                              "a later dim", self.where(n))
+        shape = [d1 if d1 == d2 else -1 for d1, d2 in zip(out1[1:], out2[1:], strict=True)]
+        if shape.count(-1) > 1:
+            raise Unsupported(f"'{qual}' (Unflatten) gives more than one size that follows the "
+                              "input's symbolic sizes; a Reshape can leave only one open",
+                              self.where(n))
+        node = self.node(n, "shape.reshape", {"shape": shape}, [("x", self.tensor(args[0], n))],
+                         str(n.target).replace(".", "_"), qualname=qual)
+        return Out(node.name)
+
     def _tied(self, m: nn.Module) -> Out | None:
         for node in self.sc.nodes:
             embedding = node.type in ("linear.embedding", "linear.tied_embedding")
@@ -347,41 +438,19 @@ class _Walk(OpsMixin):
         params = dict(leaf.params)
         kw = dict(kwargs)
         if leaf.type == "attention.multihead_attention":
-            q, k, v = (list(args) + [kw.pop("key", None), kw.pop("value", None)])[:3] \
-                if len(args) < 3 else args[:3]
-            mask = kw.pop("attn_mask", None)
-            kw.pop("need_weights", None)
-            params["causal"] = isinstance(mask, Causal)
-            if mask is not None and not isinstance(mask, Causal):
-                raise Unsupported("attention with a mask other than the causal one", self.where(n))
-            ins = [("query", self.tensor(q, n))]
-            if k is not None and k != q:
-                ins.append(("key", self.tensor(k, n)))
-            if v is not None and v != (k if k is not None else q):
-                ins.append(("value", self.tensor(v, n)))
-            self._no_more(kw, n)
-            node = self.node(n, leaf.type, params, ins, base, module=m, qualname=qual)
-            return Result(node.name, "attention")
+            return self._attention(n, m, qual, leaf, args, kw, base)
         if leaf.type in ("attention.transformer_encoder_layer",
                          "attention.transformer_decoder_layer"):
-            mask_key = "src_mask" if "encoder" in leaf.type else "tgt_mask"
-            mask = kw.pop(mask_key, None)
-            kw.pop("is_causal", None) if isinstance(mask, Causal) else None
-            if mask is not None and not isinstance(mask, Causal):
-                raise Unsupported("a transformer layer with a mask other than the causal one",
-                                  self.where(n))
-            params["causal"] = isinstance(mask, Causal)
-            self._no_more(kw, n)
-            ports = ["x", "memory"] if "decoder" in leaf.type else ["x"]
-            ins = [(p, self.tensor(a, n)) for p, a in zip(ports, args, strict=False)]
-            node = self.node(n, leaf.type, params, ins, base, module=m, qualname=qual)
-            return Out(node.name)
+            return Out(self._layer(n, m, qual, leaf, args, kw, base).name)
         if leaf.type.startswith("recurrent."):
+            hx = kw.pop("hx", None)
             self._no_more(kw, n)
-            if len(args) != 1:
+            if len(args) != 1 or hx is not None:
                 raise Unsupported("an RNN called with an initial state", self.where(n))
-            node = self.node(n, leaf.type, params, [("x", self.tensor(args[0], n))], base,
-                             module=m, qualname=qual)
+            x = self.tensor(args[0], n)
+            if leaf.seq_first:
+                x = self._transpose(n, x, f"{base}_batch_first")
+            node = self.node(n, leaf.type, params, [("x", x)], base, module=m, qualname=qual)
             return Result(node.name, "rnn")
         self._no_more(kw, n)
         from nodes import registry
@@ -392,6 +461,109 @@ class _Walk(OpsMixin):
         ins = [(p, self.tensor(a, n)) for p, a in zip(ports, args, strict=False)]
         node = self.node(n, leaf.type, params, ins, base, module=m, qualname=qual)
         return Out(node.name, registry.get(leaf.type).outputs[0].name)
+
+    def _attention(self, n: fx.Node, m: nn.Module, qual: str, leaf: Any, args: list[Any],
+                   kw: dict[str, Any], base: str) -> Result:
+        """``nn.MultiheadAttention(q, k, v, attn_mask=causal)``: the node's ports; a time-major
+        module (``batch_first=False``) gets Transposes around it. A padding mask is refused
+        (by ``_no_more``): an Input node cannot be bool, and a mask from ids needs ``==``."""
+        params = dict(leaf.params)
+        kw = {k: v for k, v in kw.items() if v is not None}  # torch's defaults, said out loud
+        q, k, v = (list(args) + [kw.pop("key", None), kw.pop("value", None)])[:3] \
+            if len(args) < 3 else args[:3]
+        mask = kw.pop("attn_mask", None)
+        kw.pop("need_weights", None)  # the node returns no weights; a read of them is refused
+        if kw.get("is_causal") is False or (isinstance(mask, Causal) and "is_causal" in kw):
+            kw.pop("is_causal")  # torch's hint that attn_mask is the causal one
+        if kw.get("average_attn_weights") in (True, False):
+            kw.pop("average_attn_weights")
+        if mask is not None and not isinstance(mask, Causal):
+            raise Unsupported("attention with a mask other than the causal one", self.where(n))
+        params["causal"] = isinstance(mask, Causal)
+        self._no_more(kw, n)
+        batch_first: dict[Any, Out] = {}
+
+        def arrive(a: Any, port: str) -> Out:
+            t = self.tensor(a, n)
+            if not leaf.seq_first:
+                return t
+            if t not in batch_first:
+                batch_first[t] = self._transpose(n, t, f"{base}_{port}_batch_first")
+            return batch_first[t]
+
+        ins = [("query", arrive(q, "query"))]
+        if k is not None and k != q:
+            ins.append(("key", arrive(k, "key")))
+        if v is not None and v != (k if k is not None else q):
+            ins.append(("value", arrive(v, "value")))
+        node = self.node(n, leaf.type, params, ins, base, module=m, qualname=qual)
+        return Result(node.name, "attention")
+
+    def _layer(self, n: fx.Node, m: nn.Module, qual: str, leaf: Any, args: list[Any],
+               kw: dict[str, Any], base: str) -> FNode:
+        """A Transformer encoder/decoder layer with its causal flag (padding masks are refused,
+        as for attention)."""
+        params = dict(leaf.params)
+        kw = {k: v for k, v in kw.items() if v is not None}
+        decoder = "decoder" in leaf.type
+        mask = kw.pop("tgt_mask" if decoder else "src_mask", None)
+        if isinstance(mask, Causal) or mask is None:
+            causal = kw.pop("tgt_is_causal" if decoder else "is_causal", None)
+            if causal and mask is None:
+                raise Unsupported("is_causal=True without the mask it describes", self.where(n))
+        if mask is not None and not isinstance(mask, Causal):
+            raise Unsupported("a transformer layer with a mask other than the causal one",
+                              self.where(n))
+        params["causal"] = isinstance(mask, Causal)
+        if decoder and kw.get("memory_is_causal") is False:
+            kw.pop("memory_is_causal")
+        self._no_more(kw, n)
+        ports = ["x", "memory"] if decoder else ["x"]
+        ins = [(p, self.tensor(a, n)) for p, a in zip(ports, args, strict=False)]
+        return self.node(n, leaf.type, params, ins, base, module=m, qualname=qual)
+
+    def _encoder(self, n: fx.Node, m: nn.TransformerEncoder, qual: str, args: list[Any],
+                 kwargs: dict[str, Any]) -> Out:
+        """``nn.TransformerEncoder``: its (deep-copied, equal) layers as a chain of Transformer
+        Encoder Layer nodes, then its final norm; the mask reaches every layer, as in torch."""
+        kw = dict(kwargs)
+        if args[1:]:
+            kw["mask"] = args[1]
+        if args[2:]:
+            kw["src_key_padding_mask"] = args[2]
+        if len(args) > 3 or not args:
+            raise Unsupported(f"'{qual}' called with {len(args)} positional arguments",
+                              self.where(n))
+        layer_kw = {"src_mask": kw.pop("mask", None),
+                    "src_key_padding_mask": kw.pop("src_key_padding_mask", None),
+                    "is_causal": kw.pop("is_causal", None)}
+        self._no_more(kw, n)
+        x = args[0]
+        base = _local(self.sc, qual)
+        for i, layer in enumerate(m.layers):
+            leaf = leaf_of(layer)
+            if leaf is None or type(layer) is not nn.TransformerEncoderLayer:
+                raise Unsupported(f"layer {i} of '{qual}' has settings no node expresses",
+                                  self.where(n))
+            self.conv.count(layer)
+            node = self._layer(n, layer, f"{qual}.layers.{i}", leaf, [x],
+                               {k: v for k, v in layer_kw.items() if v is not None},
+                               f"{base}_layers_{i}")
+            x = Out(node.name)
+        if m.norm is not None:
+            leaf = leaf_of(m.norm)
+            if leaf is None:
+                raise Unsupported(f"the norm of '{qual}' has no node type", self.where(n))
+            self.conv.count(m.norm)
+            node = self.node(n, leaf.type, dict(leaf.params), [("x", self.tensor(x, n))],
+                             f"{base}_norm", module=m.norm, qualname=f"{qual}.norm")
+            x = Out(node.name)
+        return self.tensor(x, n)
+
+    def _transpose(self, n: fx.Node, x: Out, base: str) -> Out:
+        """[T, N, ...] <-> [N, T, ...] around a node built for a time-major torch module."""
+        node = self.node(n, "shape.transpose", {"dim0": 0, "dim1": 1}, [("x", x)], base)
+        return Out(node.name)
 
     def _no_more(self, kw: dict[str, Any], n: fx.Node) -> None:
         if kw:

@@ -27,6 +27,8 @@ class Leaf:
     type: str
     params: dict[str, Any]
     rename: dict[str, str] = field(default_factory=dict)
+    #: built with ``batch_first=False``: the node (always batch first) gets Transposes around it
+    seq_first: bool = False
 
 
 def _pair(v: Any) -> Any:
@@ -75,7 +77,7 @@ def _layer_norm(m: nn.LayerNorm) -> dict[str, Any]:
 
 
 def _rnn(m: nn.RNNBase) -> dict[str, Any] | None:
-    if not m.batch_first or m.proj_size:
+    if m.proj_size:
         return None
     p = {"hidden_size": m.hidden_size, "num_layers": m.num_layers,
          "bidirectional": m.bidirectional, "dropout": m.dropout, "bias": m.bias}
@@ -85,7 +87,7 @@ def _rnn(m: nn.RNNBase) -> dict[str, Any] | None:
 
 
 def _mha(m: nn.MultiheadAttention) -> dict[str, Any] | None:
-    if not m.batch_first or not m._qkv_same_embed_dim:
+    if not m._qkv_same_embed_dim:
         return None
     return {"num_heads": m.num_heads, "dropout": m.dropout, "bias": m.in_proj_bias is not None}
 
@@ -112,6 +114,7 @@ _SIMPLE: dict[type, tuple[str, Callable[[Any], dict[str, Any] | None]]] = {
                                                   "embedding_dim": m.embedding_dim,
                                                   "padding_idx": m.padding_idx}),
     nn.Identity: ("linear.identity", lambda m: {}),
+    nn.Flatten: ("shape.flatten", lambda m: {"start_dim": m.start_dim, "end_dim": m.end_dim}),
     nn.Conv1d: ("conv.conv1d", _conv),
     nn.Conv2d: ("conv.conv2d", _conv),
     nn.ConvTranspose2d: ("conv.conv_transpose2d", _conv),
@@ -208,4 +211,7 @@ def leaf_of(m: nn.Module) -> Leaf | None:
     if entry is None:
         return None
     params = entry[1](m)
-    return None if params is None else Leaf(entry[0], params)
+    if params is None:
+        return None
+    seq_first = isinstance(m, (nn.RNNBase, nn.MultiheadAttention)) and not m.batch_first
+    return Leaf(entry[0], params, seq_first=seq_first)

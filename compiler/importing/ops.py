@@ -13,7 +13,21 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from .scopes import Unsupported
-from .values import DEVICE, Arange, Causal, Out, PosEmb, Result, Shape, Size
+from .values import (
+    DEVICE,
+    Arange,
+    Causal,
+    LastLayer,
+    LSTMState,
+    Out,
+    PosEmb,
+    Result,
+    RNNState,
+    SeqFirst,
+    Shape,
+    Size,
+    Square,
+)
 
 _ACTIVATIONS: dict[Any, str] = {
     F.relu: "activation.relu", torch.relu: "activation.relu", "relu": "activation.relu",
@@ -55,6 +69,9 @@ class OpsMixin:
         if fn is torch.cat:
             xs = args[0]
             dim = args[1] if len(args) > 1 else kw.get("dim", 0)
+            both = _both_directions(xs, dim)
+            if both is not None:
+                return both
             node = self.node(n, "merge.concat", {"dim": dim},
                              [("x", self.tensor(x, n)) for x in xs], "cat")
             return Out(node.name)
@@ -98,6 +115,12 @@ class OpsMixin:
                              [("x", self.tensor(args[0], n)), ("graph", self.tensor(args[1], n))],
                              "pool")
             return Out(node.name)
+        if fn in (torch.full, torch.ones):
+            square = _square(fn, args, kw)
+            if square is not None:
+                return square
+        if fn is torch.triu and isinstance(args[0], Square):
+            return self._triu(args[0], args[1:], kw, n)
         if name == "causal_mask" and len(args) == 1:
             return Causal(self.tensor(args[0], n))
         if name == "output_and_hidden":
@@ -210,6 +233,13 @@ class OpsMixin:
     def _method(self, n: fx.Node, name: str, args: list[Any], kw: dict[str, Any]) -> Any:
         x = args[0] if args else None
         rest = args[1:]
+        if isinstance(x, RNNState) and name == "squeeze" and (rest == [0] or kw == {"dim": 0}) \
+                and x.layers * x.directions == 1:
+            return self._final_state(x, 0, n)  # h_n.squeeze(0) of one layer, one direction
+        if isinstance(x, Square) and name == "triu":
+            return self._triu(x, rest, kw, n)
+        if isinstance(x, SeqFirst) and name == "transpose" and sorted(rest) == [0, 1]:
+            return x.of  # back to batch first
         if name == "size":
             if isinstance(x, Out) and len(rest) == 1 and isinstance(rest[0], int):
                 return Size(x, rest[0])
@@ -262,6 +292,10 @@ class OpsMixin:
             dims = tuple(dim) if isinstance(dim, (list, tuple)) else (dim,)
             if dims in ((2, 3), (2,), (2, 3, 4)):
                 return self._unary(n, "pool.global_avg_pool", {"keepdim": keep}, [x], kw)
+            if dims == (1,) and not keep and not kw:  # a mean over the steps of [N, T, E]
+                steps = self.node(n, "shape.transpose", {"dim0": 1, "dim1": 2},
+                                  [("x", self.tensor(x, n))], f"{n.name}_steps_last")
+                return self._unary(n, "pool.global_avg_pool", {}, [Out(steps.name)], {})
         raise Unsupported(f"the method .{name}() has no node type here", self.where(n))
 
     def _unary(self, n: fx.Node, type_id: str, params: dict[str, Any], args: list[Any],
@@ -286,16 +320,62 @@ class OpsMixin:
         if isinstance(x, tuple) and isinstance(idx, int):
             return x[idx]
         if isinstance(x, Result):
+            module = self.sc.node(x.node).module
             if idx == 0:
-                return Out(x.node, "output" if x.kind == "rnn" else "y")
-            raise Unsupported(f"item {idx} of a {x.kind} result (only the output can be drawn)",
+                out = Out(x.node, "output" if x.kind == "rnn" else "y")
+                return SeqFirst(out) if getattr(module, "batch_first", True) is False else out
+            if idx == 1 and x.kind == "rnn" and isinstance(module, torch.nn.RNNBase):
+                shape = (x.node, module.num_layers, 2 if module.bidirectional else 1,
+                         module.hidden_size)
+                return LSTMState(*shape) if isinstance(module, torch.nn.LSTM) else RNNState(*shape)
+            what = "the attention weights (call it with need_weights=False)" \
+                if x.kind == "attention" else f"item {idx}"
+            raise Unsupported(f"{what} of a {x.kind} result: only the output can be drawn",
                               self.where(n))
+        if isinstance(x, LSTMState) and idx in (0, 1):
+            return RNNState(x.node, x.layers, x.directions, x.hidden_size, cell=idx == 1)
+        if isinstance(x, RNNState):
+            return self._final_state(x, idx, n)
+        if isinstance(x, SeqFirst):
+            items = list(idx) if isinstance(idx, tuple) else [idx]
+            items = [items[1] if len(items) > 1 else slice(None), items[0], *items[2:]]
+            return self._index(x.of, tuple(items), n)
         if isinstance(x, Out):
             return self._index(x, idx, n)
         raise Unsupported(f"indexing {_kind(x)}", self.where(n))
 
+    def _triu(self, x: Square, rest: list[Any], kw: dict[str, Any], n: fx.Node) -> Causal:
+        diagonal = rest[0] if rest else kw.get("diagonal", 0)
+        if diagonal != 1:
+            raise Unsupported(f"a triu(diagonal={diagonal}) mask: only the causal one "
+                              "(diagonal=1, step t sees steps 0..t) can be drawn", self.where(n))
+        return Causal(x.of)
+
+    def _final_state(self, h: RNNState, idx: Any, n: fx.Node) -> Out | LastLayer:
+        """``h_n[i]`` (``h_n[i, :, :]``): the last layer's state is the node's ``hidden`` port
+        (one direction of a bidirectional RNN: a slice of it, made where it is used alone)."""
+        if h.cell:
+            raise Unsupported("the LSTM's cell state c_n has no port (only h_n, the node's "
+                              "'hidden' output, can be drawn)", self.where(n))
+        items = list(idx) if isinstance(idx, tuple) else [idx]
+        total = h.layers * h.directions
+        if not isinstance(items[0], int) or not -total <= items[0] < total \
+                or any(i != slice(None) for i in items[1:]) or len(items) > 3:
+            raise Unsupported(f"h_n indexed with {idx!r}: only h_n[i] of the last layer can be "
+                              "drawn", self.where(n))
+        layer, direction = divmod(items[0] % total, h.directions)
+        if layer != h.layers - 1:
+            raise Unsupported(f"h_n[{items[0]}] is the final state of layer {layer + 1} of "
+                              f"{h.layers}; only the last layer's (the node's 'hidden' output) "
+                              "can be drawn", self.where(n))
+        if h.directions == 1:
+            return Out(h.node, "hidden")
+        return LastLayer(h, direction)
+
     def _index(self, x: Out, idx: Any, n: fx.Node) -> Out:
         items = list(idx) if isinstance(idx, tuple) else [idx]
+        while len(items) > 1 and items[-1] == slice(None):
+            items.pop()  # ``out[:, -1, :]`` is ``out[:, -1]``
         dim = 0
         while dim < len(items) and items[dim] == slice(None):
             dim += 1
@@ -346,6 +426,35 @@ class OpsMixin:
                          pos.qualname.rpartition(".")[2] or "position", module=m,
                          qualname=pos.qualname, rename={"embedding.weight": "weight"})
         return Out(node.name)
+
+
+def _square(fn: Any, args: list[Any], kw: dict[str, Any]) -> Square | None:
+    """A [T, T] tensor that ``.triu(1)`` makes a causal mask: ``-inf`` above the diagonal
+    (float masks add it) or True there (bool masks block it); T a sequence's length."""
+    size = list(args[0]) if args and isinstance(args[0], (list, tuple)) else list(args)
+    if fn is torch.full:
+        fill = args[1] if len(args) > 1 else kw.get("fill_value")
+        size = list(args[0]) if args and isinstance(args[0], (list, tuple)) else []
+        ok = fill == float("-inf") and kw.get("dtype", torch.float32) in (torch.float32, None)
+    else:
+        ok = kw.get("dtype") is torch.bool
+    extra = set(kw) - {"dtype", "device", "fill_value"}
+    # the size is the steps of some tensor (dim 1 batch first, 0 time major); that it is the
+    # attention's own length is what the example runs (two lengths) and the verification show
+    if not ok or extra or len(size) != 2 or not isinstance(size[0], Size) \
+            or size[0] != size[1]:
+        return None
+    return Square(size[0].of)
+
+
+def _both_directions(xs: Any, dim: Any) -> Out | None:
+    """``torch.cat((h_n[-2], h_n[-1]), dim=1)``: both directions of the last layer, which is the
+    RNN node's ``hidden`` port itself."""
+    if isinstance(xs, (list, tuple)) and len(xs) == 2 and dim in (1, -1) \
+            and all(isinstance(x, LastLayer) for x in xs) and xs[0].state == xs[1].state \
+            and [x.direction for x in xs] == [0, 1]:
+        return Out(xs[0].state.node, "hidden")
+    return None
 
 
 def _pairish(v: Any) -> Any:

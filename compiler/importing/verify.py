@@ -118,11 +118,18 @@ def copy_weights(root: Scope, model: nn.Module, filename: str,
                 raise Unsupported(f"weights of {_label(key)} do not fit: {err}") from err
             loaded.update(id(m) for m in target.modules())
     missing = [name for name, m in model.named_modules()
-               if (m._parameters or set(m._buffers) - m._non_persistent_buffers_set)
-               and id(m) not in loaded]
+               if _holds_state(m) and id(m) not in loaded]
     if missing:
         raise Unsupported("no imported weights for " + ", ".join(missing[:5])
                           + "; this is a Layerloom bug")
+
+
+def _holds_state(m: nn.Module) -> bool:
+    """A module with tensors of its own in its state_dict. An unset one is registered as None
+    (``LayerNorm(elementwise_affine=False).weight``) and is not state."""
+    return (any(p is not None for p in m._parameters.values())
+            or any(b is not None for k, b in m._buffers.items()
+                   if k not in m._non_persistent_buffers_set))
 
 
 def _label(path: Iterable[tuple[str, str]]) -> str:

@@ -26,11 +26,8 @@ from training.data.common import (
 
 # layerloom: end local imports
 
-VAL_FRACTION = 0.2
-
-
 def _val(options: dict) -> float:
-    return option_number(options, "val_fraction", VAL_FRACTION, 0.0, 0.95)
+    return option_number(options, "val_fraction", 0.2, 0.0, 0.95)
 
 
 def _sklearn(name: str):

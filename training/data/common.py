@@ -102,15 +102,13 @@ class Data:
         Equal sizes reshape silently (digits [1, 8, 8] feeds an input of [64]); anything else is a
         DataError that names both shapes.
         """
-        if not dims or dims[0] != "N":
-            return
         want = list(dims[1:])
-        for name in ("train", "val"):
+        for name in ("train", "val") if dims and dims[0] == "N" else ():
             part = list(self.split(name))
             have = list(part[pos].shape[1:])
-            if len(have) == len(want) and all(isinstance(w, str) or w == h
-                                              for h, w in zip(have, want, strict=True)):
-                continue
+            if len(have) == len(want) and have == [h if isinstance(w, str) else w
+                                                   for h, w in zip(have, want, strict=True)]:
+                continue  # symbols ('T') take any size
             if not all(isinstance(d, int) for d in want) or math.prod(want) != math.prod(have):
                 raise DataError(f"the dataset gives samples of shape {have} but {who} takes "
                                 f"[{', '.join(map(str, want))}] per sample",

@@ -173,11 +173,33 @@ def _set_param(params: dict[str, Any], name: str, value: Any) -> None:
         params[head] = value
 
 
-def describe(project: Project, assignment: dict[str, Any]) -> list[str]:
-    """What an assignment changes against the base project, one line per changed param, e.g.
-    ``net/fc1.out_features: 128 → 64`` (for the trials table and "open as project")."""
+@dataclass(frozen=True)
+class Difference:
+    """One param an assignment changes: where (scope, node id and name), what, from and to."""
+
+    scope: str
+    node: str
+    name: str
+    param: str
+    old: Any
+    new: Any
+
+    @property
+    def change(self) -> str:
+        """``param: old → new``, as the node's tooltip says it."""
+        return f"{self.param}: {_show(self.old)} → {_show(self.new)}"
+
+    @property
+    def line(self) -> str:
+        """``scope/name.param: old → new``, as the trials table and the trial's dock say it."""
+        return f"{self.scope}/{self.name}.{self.change}"
+
+
+def differences(project: Project, assignment: dict[str, Any]) -> list[Difference]:
+    """Every param an assignment changes against the base project, in the space's order (the
+    opened trial's dock lists them and its canvas marks their nodes)."""
     decs = {d.label: d for d in decisions(project)}
-    lines: list[str] = []
+    out: list[Difference] = []
     for label, value in assignment.items():
         dec = decs.get(label)
         if dec is None:
@@ -189,8 +211,14 @@ def describe(project: Project, assignment: dict[str, Any]) -> list[str]:
             if old != new:
                 target = choice_target(project, choice)
                 name = target[1].name if target else choice.node
-                lines.append(f"{choice.scope}/{name}.{choice.param}: {_show(old)} → {_show(new)}")
-    return lines
+                out.append(Difference(choice.scope, choice.node, name, choice.param, old, new))
+    return out
+
+
+def describe(project: Project, assignment: dict[str, Any]) -> list[str]:
+    """What an assignment changes against the base project, one line per changed param, e.g.
+    ``net/fc1.out_features: 128 → 64`` (for the trials table and "open as project")."""
+    return [d.line for d in differences(project, assignment)]
 
 
 def _show(value: Any) -> str:

@@ -9,16 +9,28 @@ halving stops weak ones early on the validation metric in single-objective searc
 the study the metric and the cost. Events (one dict each, see ``/docs`` and the CLI's
 ``--events``): ``search_started``, ``trial_started``, ``trial_metric``, ``trial_finished``,
 ``front``, ``search_finished``, ``error``.
+
+A machine that dies mid-trial leaves that trial RUNNING. Every search records a heartbeat per
+running trial in the storage (Optuna's heartbeat: ``RDBStorage(heartbeat_interval=...,
+grace_period=...)``), and before each ask fails the trials whose heartbeat is older than the
+grace period (``optuna.storages.fail_stale_trials``); its callback (Optuna's
+``RetryHeartbeatStaleTrialCallback``) queues the same architecture again as a waiting trial,
+which the next free worker of any machine runs (from the lost trial's checkpoint when the
+folder is shared). A restarted search on the machine that died does not wait for the grace
+period: :meth:`Search._recover` sees that the trial's process is gone.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
 import os
 import shutil
 import socket
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +43,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from compiler.project import Project, save
@@ -41,9 +54,24 @@ from .samplers import STRATEGIES, make_sampler, pareto_front
 from .space import Decision, decisions, resolve, space_size
 from .trial import TrialRun
 
+try:  # Optuna >= 4.9 names it after what it does; the older name is deprecated there
+    from optuna.storages import RetryHeartbeatStaleTrialCallback as RetryStale
+except ImportError:  # pragma: no cover - Optuna 4.0-4.8
+    from optuna.storages import RetryFailedTrialCallback as RetryStale
+
 Event = dict[str, Any]
 OBJECTIVES = ("params", "flops", "latency")
 _PRIMITIVE = (type(None), bool, int, float, str)
+#: How often a search records that its running trials are alive, and how long a trial may go
+#: without a heartbeat before another search fails it and runs its architecture again. The
+#: grace is four beats, so one slow write to a busy database never costs a live trial.
+HEARTBEAT_S = 30
+GRACE_S = 120
+#: How many times one architecture is queued again after its machine died: one that kills its
+#: machine itself (the out-of-memory killer) then counts as failed instead of looping.
+RETRIES = 2
+LOST = ("its worker ({owner}) stopped sending heartbeats, so its machine or process is gone; "
+        "the search runs this architecture again as a new trial")
 
 
 class SearchError(Exception):
@@ -70,6 +98,10 @@ class SearchOptions:
     time_limit_s: float | None = None
     device: str | None = None
     threads: int | None = None
+    #: seconds between heartbeats, and without one before a trial counts as lost (integers:
+    #: Optuna's storage takes whole seconds)
+    heartbeat_s: int = HEARTBEAT_S
+    grace_s: int = GRACE_S
 
     @classmethod
     def of(cls, project: Project, **overrides: Any) -> "SearchOptions":
@@ -160,6 +192,9 @@ class Search:
         self._ask_lock = threading.Lock()
         self._stop = threading.Event()
         self._runs: dict[int, TrialRun] = {}
+        self._beating: dict[int, int] = {}  # trial number -> trial id, for the heartbeat thread
+        self._beat_lock = threading.Lock()
+        self._running = threading.Event()  # set once search_started is out
         self.result = SearchResult(metric_name=self.metric_name, higher_is_better=self.higher,
                                    study_dir=self.study_dir)
 
@@ -179,7 +214,12 @@ class Search:
         self.study_dir.mkdir(parents=True, exist_ok=True)
         url = self.options.storage or f"sqlite:///{(self.study_dir / 'study.db').resolve()}"
         kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        _quiet_heartbeat_warnings()
+        callback = "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in \
+            inspect.signature(optuna.storages.RDBStorage).parameters else "failed_trial_callback"
+        storage = optuna.storages.RDBStorage(
+            url, engine_kwargs=kwargs, heartbeat_interval=max(1, int(self.options.heartbeat_s)),
+            grace_period=max(1, int(self.options.grace_s)), **{callback: self._lost})
         name = self.options.study_name or "layerloom"
         sampler = make_sampler(self.options.strategy, self.dists, self.options.seed,
                                self.options.trials)
@@ -219,9 +259,12 @@ class Search:
             host, _, pid = str(t.user_attrs.get("owner", "")).rpartition(":")
             if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
                 continue
-            storage.set_trial_user_attr(t._trial_id, "status", "stopped")
-            storage.set_trial_user_attr(t._trial_id, "reason", "the search was interrupted")
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            try:
+                storage.set_trial_user_attr(t._trial_id, "status", "stopped")
+                storage.set_trial_user_attr(t._trial_id, "reason", "the search was interrupted")
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            except UpdateFinishedTrialError:
+                pass  # another search failed it first (its heartbeat was stale): theirs to queue
         trials = study.get_trials(deepcopy=False)
         requeued = {t.user_attrs.get("resume_of") for t in trials}
         for t in trials:
@@ -231,15 +274,66 @@ class Search:
                                     user_attrs={"resume_of": t.number})
 
     def _counted(self, study: optuna.Study) -> int:
-        """Trials that used or use the budget: all but stopped ones (they run again, queued as
-        waiting trials, which count once they start)."""
-        return sum(1 for t in study.get_trials(deepcopy=False)
-                   if t.user_attrs.get("status") != "stopped" and t.state != TrialState.WAITING)
+        """Trials that used or use the budget: all but stopped ones and lost ones queued again
+        (they run again as waiting trials, which count once they start)."""
+        trials = study.get_trials(deepcopy=False)
+        again = {t.user_attrs.get("resume_of") for t in trials}
+        return sum(1 for t in trials if t.state != TrialState.WAITING
+                   and t.user_attrs.get("status") != "stopped"
+                   and not (_lost_trial(t) and t.number in again))
+
+    # -- heartbeats ---------------------------------------------------------------------------
+    def _lost(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna's callback for a trial ``fail_stale_trials`` failed (only the process whose
+        state change won calls it, so one architecture is queued once): queue it again, marked
+        ``resume_of`` like a stopped trial so resume and the budget treat both alike. A trial
+        with a status already had its end written by its own search: a stopped one is queued by
+        :meth:`_recover`, any other has its result. Found while this search runs, the lost trial
+        is a ``trial_finished`` event; found as it starts, it is one of the study's earlier
+        trials."""
+        if "status" in trial.user_attrs:
+            return
+        again = copy.deepcopy(trial)  # the queued copy takes its user attrs: only this one
+        again.user_attrs = {"resume_of": trial.number}
+        RetryStale(max_retry=RETRIES)(study, again)
+        if self._running.is_set():
+            rec = record(trial)
+            self.result.trials.append(rec)
+            self.emit({"event": "trial_finished", **rec})
+
+    def _fail_stale(self, study: optuna.Study) -> None:
+        """Fail the trials of dead machines and queue them again (Optuna's own check)."""
+        optuna.storages.fail_stale_trials(study)
+
+    def _beat(self, study: optuna.Study, number: int, trial_id: int | None) -> None:
+        """Start (a trial id) or stop (None) the heartbeat of a trial of this search. The
+        first beat is written at once: a trial without any is never counted as stale."""
+        storage = study._storage
+        with self._beat_lock:
+            if trial_id is None:
+                self._beating.pop(number, None)
+                return
+            self._beating[number] = trial_id
+        storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+
+    def _heartbeats(self, study: optuna.Study, done: threading.Event) -> None:
+        """One thread per search beats for all its running trials every interval; a failed
+        write (a locked or unreachable database) is tried again at the next beat."""
+        storage = study._storage
+        while not done.wait(max(1, int(self.options.heartbeat_s))):
+            with self._beat_lock:
+                ids = list(self._beating.values())
+            for trial_id in ids:
+                try:
+                    storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+                except Exception:  # noqa: BLE001 - the next beat retries; the grace allows it
+                    pass
 
     # -- running ------------------------------------------------------------------------------
     def run(self) -> SearchResult:
         study = self.open_study()
         self._recover(study)
+        self._fail_stale(study)
         self.result.trials = [record(t) for t in study.get_trials(deepcopy=False)
                               if t.state != TrialState.RUNNING and t.state != TrialState.WAITING]
         self.emit({"event": "search_started", "study_dir": str(self.study_dir),
@@ -247,12 +341,21 @@ class Search:
                    "trials_planned": self.options.trials, "metric_name": self.metric_name,
                    "higher_is_better": self.higher, "objective": self.options.objective,
                    "trials_done": self._counted(study)})
+        self._running.set()
         t0 = time.monotonic()
         workers = 1 if self.options.inline else max(1, self.options.workers)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(self._worker, study, t0) for _ in range(workers)]
-            for f in futures:
-                f.result()
+        done = threading.Event()
+        beats = threading.Thread(target=self._heartbeats, args=(study, done), daemon=True,
+                                 name="search-heartbeat")
+        beats.start()
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(self._worker, study, t0) for _ in range(workers)]
+                for f in futures:
+                    f.result()
+        finally:
+            done.set()
+            beats.join()
         self.result.stopped = self._stop.is_set()
         self.result.trials = [record(t) for t in study.get_trials(deepcopy=False)
                               if t.state not in (TrialState.RUNNING, TrialState.WAITING)]
@@ -267,10 +370,15 @@ class Search:
             if limit is not None and time.monotonic() - t0 > limit:
                 return
             with self._ask_lock:
+                self._fail_stale(study)
                 if self._counted(study) >= self.options.trials:
                     return
                 trial = study.ask(fixed_distributions=self.dists)
-            self._trial(study, trial)
+                self._beat(study, trial.number, trial._trial_id)
+            try:
+                self._trial(study, trial)
+            finally:
+                self._beat(study, trial.number, None)
 
     def assignment(self, params: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -391,6 +499,30 @@ class Search:
         return oriented * factor
 
     def _tell(self, study: optuna.Study, trial: Trial, rec: Event) -> None:
+        try:
+            self._store(study, trial, rec)
+        except UpdateFinishedTrialError:
+            # Another search saw no heartbeat for the grace period (a database out of reach)
+            # and failed this trial first: it queued the architecture again unless this search
+            # had already written its status (then the study keeps it as failed).
+            queued = _lost_trial(study._storage.get_trial(trial._trial_id))
+            rec.update(state="failed", reason="no heartbeat reached the study for "
+                       f"{self.options.grace_s} s, so another search took this trial as lost"
+                       + (" and queued its architecture again" if queued else ""))
+            self.result.trials.append(dict(rec))
+            self.emit({"event": "trial_finished", **rec})
+            return
+        state = rec["state"]
+        if state == "stopped":
+            rec["state"] = "failed"  # the contract's states; the reason says it will run again
+            rec["reason"] = "stopped with the search; " + rec["reason"].split("; ", 1)[-1]
+        self.result.trials.append({**rec, "state": rec["state"]})
+        self.emit({"event": "trial_finished", **rec})
+        self._update_front()
+        self.emit({"event": "front", "numbers": self.result.front})
+
+    def _store(self, study: optuna.Study, trial: Trial, rec: Event) -> None:
+        """Write the record's figures as user attrs and tell the study the trial's end."""
         state = rec["state"]
         status = "stopped" if state == "stopped" else state
         for key in ("params", "flops", "latency_ms", "cost", "metric", "reason", "project",
@@ -411,13 +543,6 @@ class Search:
             study.tell(trial, state=TrialState.PRUNED)
         else:
             study.tell(trial, state=TrialState.FAIL)
-        if state == "stopped":
-            rec["state"] = "failed"  # the contract's states; the reason says it will run again
-            rec["reason"] = "stopped with the search; " + rec["reason"].split("; ", 1)[-1]
-        self.result.trials.append({**rec, "state": rec["state"]})
-        self.emit({"event": "trial_finished", **rec})
-        self._update_front()
-        self.emit({"event": "front", "numbers": self.result.front})
 
     def _update_front(self) -> None:
         points = [(t["number"], t["metric"], t["cost"]) for t in self.result.trials
@@ -441,6 +566,22 @@ def trial_threads(workers: int) -> int:
     return max(1, ((os.cpu_count() or 2) - 1) // max(1, workers))
 
 
+def _quiet_heartbeat_warnings() -> None:
+    """Optuna marks its heartbeat experimental and warns that it expects ``Study.optimize``; this
+    search drives ask and tell itself and beats in its own thread, so both warnings are noise
+    (re-added on each open: the filter list is the process's, and pytest resets it per test)."""
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used",
+                            category=UserWarning)
+    warnings.filterwarnings("ignore", category=ExperimentalWarning,
+                            message=r".*(heartbeat|fail_stale_trials|"
+                                    r"Retry(HeartbeatStale|Failed)TrialCallback)")
+
+
+def _lost_trial(t: FrozenTrial) -> bool:
+    """Failed by a heartbeat check, not by its own search (which always writes a status)."""
+    return t.state == TrialState.FAIL and "status" not in t.user_attrs
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return False  # this process is only starting: nothing of it runs yet
@@ -461,8 +602,14 @@ def record(t: FrozenTrial) -> Event:
         status = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}.get(t.state,
                                                                                     "failed")
     state = "failed" if status == "stopped" else status
+    reason = a.get("reason")
+    if reason is None and _lost_trial(t):
+        reason = LOST.format(owner=a.get("owner") or "unknown")
+        if len(t.system_attrs.get("retry_history", [])) >= RETRIES:  # Optuna's record
+            reason = reason.split("; ")[0] + f"; it was lost {RETRIES + 1} times, so it counts " \
+                "as failed and is not run again"
     return {"number": t.number, "state": state, "choices": a.get("choices") or {},
             "metric": a.get("metric"), "params": a.get("params"), "flops": a.get("flops"),
             "latency_ms": a.get("latency_ms"), "cost": a.get("cost"),
-            "duration_s": a.get("duration_s") or 0.0, "reason": a.get("reason"),
+            "duration_s": a.get("duration_s") or 0.0, "reason": reason,
             "project": a.get("project")}

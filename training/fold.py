@@ -1,0 +1,266 @@
+"""Partial evaluation of a piece of ``train.py``: tests of settings that the script's command line
+cannot change are decided at export, and the branches they rule out are left out.
+
+``train.py`` copies the engine's code by source (:mod:`training.export`). The engine handles every
+setting (a cosine schedule, gradient clipping, SGD or Adam); one project uses one value of each.
+So a test such as ``if hp["grad_clip"]:`` or ``hp["schedule"] != "constant"`` is evaluated with
+the project's value and replaced by the branch it takes, written with the source's own lines and
+comments (dedented), never an unparsed tree. Only *tests* are folded (``if``/``elif``, conditional
+expressions, the ``and``/``or`` inside them); a value the code uses (``lr=hp["lr"]``) stays a read
+of the settings, so ``CONFIG`` keeps it and the user can change it. A setting whose every read
+was a folded test leaves ``CONFIG`` with it (the export keeps the keys the code still reads):
+editing it would change nothing, so the script does not pretend it would; to train with another
+schedule, clip or optimiser, change it in Layerloom and export again. Settings the command line
+or the code writes (``steps``, ``optimize``, ``total_steps``, ``amp`` under ``--optimize``) are
+never folded, nor is a test of anything else (the device, the data).
+
+Still one path: a folded test takes the value the app reads for this project, so the branch kept
+is the branch the app runs; ``tests/test_export_train.py`` checks that every exported piece is its
+source folded and nothing else.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from typing import Any, Iterable
+
+from nodes import syntax
+
+UNKNOWN: Any = object()
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
+            ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+            ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+            ast.Is: operator.is_, ast.IsNot: operator.is_not}
+_CASTS = {"bool": bool, "int": int, "float": float}
+
+
+def _is_settings(node: ast.AST) -> bool:
+    """``hp`` or ``<anything>.hp``: the settings dict of the engine and the recipes."""
+    return (isinstance(node, ast.Name) and node.id == "hp") or \
+        (isinstance(node, ast.Attribute) and node.attr == "hp")
+
+
+def setting_read(node: ast.AST) -> str | None:
+    """The key of ``hp["key"]`` or ``hp.get("key"[, default])`` (``self.hp`` too), else None."""
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and \
+            _is_settings(node.value) and isinstance(node.slice, ast.Constant) and \
+            isinstance(node.slice.value, str):
+        return node.slice.value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            node.func.attr == "get" and _is_settings(node.func.value) and \
+            1 <= len(node.args) <= 2 and not node.keywords and \
+            isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str) and \
+            all(_pure(a) for a in node.args[1:]):
+        return node.args[0].value
+    return None
+
+
+def written_settings(sources: Iterable[str]) -> set[str]:
+    """The settings some code writes: ``hp["k"] = ...``, ``hp.update(k=...)``, the keys of a
+    ``{**CONFIG, "k": ...}`` literal. These are never folded."""
+    keys: set[str] = set()
+    for text in sources:
+        for node in ast.walk(syntax.parse(text)):
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store) and \
+                    _is_settings(node.value) and isinstance(node.slice, ast.Constant):
+                keys.add(str(node.slice.value))
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    node.func.attr in ("update", "setdefault", "pop") and \
+                    _is_settings(node.func.value):
+                keys |= {k.arg for k in node.keywords if k.arg}
+                for a in node.args:
+                    if isinstance(a, ast.Constant):
+                        keys.add(str(a.value))
+                    elif isinstance(a, ast.Dict):
+                        keys |= {str(k.value) for k in a.keys if isinstance(k, ast.Constant)}
+            elif isinstance(node, ast.Dict) and None in node.keys:  # {**CONFIG, "optimize": ...}
+                keys |= {str(k.value) for k in node.keys if isinstance(k, ast.Constant)}
+    return keys
+
+
+def _pure(node: ast.AST) -> bool:
+    """Whether leaving an expression out can change nothing but its value (no calls but reads
+    of the settings)."""
+    if setting_read(node) is not None or isinstance(node, (ast.Constant, ast.Name)):
+        return True
+    if isinstance(node, (ast.Attribute, ast.UnaryOp)):
+        return _pure(node.value if isinstance(node, ast.Attribute) else node.operand)
+    if isinstance(node, ast.Subscript):
+        return _pure(node.value) and _pure(node.slice)
+    if isinstance(node, (ast.Compare, ast.BoolOp, ast.Tuple)):
+        kids = [node.left, *node.comparators] if isinstance(node, ast.Compare) else \
+            node.values if isinstance(node, ast.BoolOp) else node.elts
+        return all(_pure(k) for k in kids)
+    return False
+
+
+class _Folder:
+    def __init__(self, text: str, fixed: dict[str, Any]) -> None:
+        self.text, self.fixed = text, fixed
+
+    def value(self, node: ast.AST) -> Any:
+        """The expression's value when the fixed settings decide it, else UNKNOWN."""
+        key = setting_read(node)
+        if key is not None:
+            return self.fixed.get(key, UNKNOWN)
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            v = self.value(node.operand)
+            return UNKNOWN if v is UNKNOWN else not v
+        if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
+            values = [self.value(n) for n in (node.left, *node.comparators)]
+            if any(v is UNKNOWN for v in values):
+                return UNKNOWN
+            try:
+                return all(_COMPARE[type(op)](a, b)
+                           for op, a, b in zip(node.ops, values, values[1:], strict=False))
+            except TypeError:
+                return UNKNOWN
+        if isinstance(node, ast.BoolOp):  # Python's own left-to-right rule, exact values
+            for i, v in enumerate(self.value(n) for n in node.values):
+                if v is UNKNOWN:
+                    return UNKNOWN
+                if i == len(node.values) - 1 or bool(v) != isinstance(node.op, ast.And):
+                    return v
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                node.func.id in _CASTS and len(node.args) == 1 and not node.keywords:
+            v = self.value(node.args[0])
+            try:
+                return UNKNOWN if v is UNKNOWN else _CASTS[node.func.id](v)
+            except (TypeError, ValueError):
+                return UNKNOWN
+        return UNKNOWN
+
+    def truth(self, node: ast.AST) -> tuple[bool | None, list[ast.AST] | None]:
+        """In a test: (decided truth or None, the operands left of a simplified ``and``/``or``,
+        or None when the test stays as written)."""
+        v = self.value(node)
+        if v is not UNKNOWN:
+            return bool(v), None
+        if not isinstance(node, ast.BoolOp):
+            return None, None
+        is_and, kept, changed = isinstance(node.op, ast.And), [], False
+        for operand in node.values:
+            t, _ = self.truth(operand)
+            if t is None:
+                kept.append(operand)
+            elif t == is_and:  # True in an `and`, False in an `or`: it decides nothing
+                changed = True
+            elif all(_pure(k) for k in kept):  # False in an `and`: the whole test is False
+                return not is_and, None
+            else:
+                kept.append(operand)
+        if not kept:
+            return is_and, None
+        return None, kept if changed else None
+
+    def segment(self, node: ast.AST) -> str:
+        text = ast.get_source_segment(self.text, node) or ""
+        if isinstance(node, (ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr)) or "\n" in text:
+            return f"({text})"
+        return text
+
+
+def _lines_of(nodes: list[ast.stmt]) -> tuple[int, int]:
+    return nodes[0].lineno, nodes[-1].end_lineno or nodes[-1].lineno
+
+
+def _else_line(node: ast.If, lines: list[str]) -> int | None:
+    """The line (1-based) of an ``if``'s ``else:`` or ``elif``, None without one."""
+    if not node.orelse:
+        return None
+    start = node.orelse[0].lineno
+    if lines[start - 1].lstrip().startswith("elif"):
+        return start
+    end = node.body[-1].end_lineno or node.body[-1].lineno
+    return next(i for i in range(start - 1, end, -1) if lines[i - 1].lstrip().startswith("else"))
+
+
+def _dedent(lines: list[str], by: int) -> list[str]:
+    return [line[by:] if line[:by].strip() == "" else line.lstrip() for line in lines]
+
+
+def _replace_span(text: str, node: ast.AST, new: str) -> str:
+    """The text with a node's span (line, column: UTF-8 bytes as ast counts them) replaced."""
+    lines = text.split("\n")
+    a, b = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    head = lines[a].encode()[:node.col_offset].decode()
+    tail = lines[b].encode()[node.end_col_offset:].decode()
+    return "\n".join([*lines[:a], head + new + tail, *lines[b + 1:]])
+
+
+def _multiline_strings(tree: ast.AST) -> list[tuple[int, int]]:
+    return [(n.lineno, n.end_lineno or n.lineno) for n in ast.walk(tree)
+            if isinstance(n, (ast.Constant, ast.JoinedStr)) and n.lineno != n.end_lineno
+            and (isinstance(n, ast.JoinedStr) or isinstance(n.value, str))]
+
+
+def fold(text: str, fixed: dict[str, Any], decided: set[str] | None = None) -> str:
+    """The piece ``text`` with every test that ``fixed`` (setting -> value) decides folded; the
+    settings such tests read are added to ``decided``."""
+    for _ in range(200):  # one edit at a time, on a fresh parse; a piece has a few
+        new = _fold_once(text, fixed, set() if decided is None else decided)
+        if new is None:
+            return text
+        text = new
+    return text
+
+
+def _fold_once(text: str, fixed: dict[str, Any], decided: set[str]) -> str | None:
+    tree = syntax.parse(text)
+    folder, lines = _Folder(text, fixed), text.split("\n")
+    strings = _multiline_strings(tree)
+    blocks = {id(s): block for n in ast.walk(tree)
+              for block in (getattr(n, f, None) for f in ("body", "orelse", "finalbody"))
+              if isinstance(block, list) for s in block}
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.IfExp, ast.If)):
+            continue
+        t, kept = folder.truth(node.test)
+        first, last = node.lineno, node.end_lineno or node.lineno
+        if (t is None and not kept) or (isinstance(node, ast.If) and (
+                node.body[0].lineno == node.lineno  # `if x: y` on one line
+                or any(first <= a and b <= last for a, b in strings))):  # dedent changes a string
+            continue
+        decided |= {k for n in ast.walk(node.test)
+                    if (k := setting_read(n)) is not None and k in fixed}
+        if kept:  # `a or False` -> `a`: the test stays, shorter
+            return _replace_span(text, node.test, _join(folder, node.test, kept))
+        if isinstance(node, ast.IfExp):
+            return _replace_span(text, node, folder.segment(node.body if t else node.orelse))
+        assert isinstance(node, ast.If)
+        is_elif = lines[first - 1].lstrip().startswith("elif")
+        indent = lines[first - 1][:len(lines[first - 1]) - len(lines[first - 1].lstrip())]
+        other = _else_line(node, lines)
+        body_start = (node.test.end_lineno or node.lineno) + 1
+        body_end = _lines_of(node.body)[1]
+        if t:
+            kept_lines = _dedent(lines[body_start - 1:body_end], node.body[0].col_offset
+                                 - node.col_offset)
+            if is_elif:  # `elif True:` is the last branch: an `else:`
+                kept_lines = [f"{indent}else:", *lines[body_start - 1:body_end]]
+            elif isinstance(node.body[-1], (ast.Return, ast.Raise, ast.Continue, ast.Break)):
+                block = blocks.get(id(node), [node])  # what follows it can no longer run
+                last = max(last, block[-1].end_lineno or last)
+        elif other is None:
+            kept_lines = [] if is_elif or len(blocks.get(id(node), [])) > 1 else [f"{indent}pass"]
+        elif lines[other - 1].lstrip().startswith("elif"):
+            kept_lines = [lines[other - 1].replace("elif", "if" if not is_elif else "elif", 1),
+                          *lines[other:last]]
+        elif is_elif:
+            kept_lines = lines[other - 1:last]
+        else:
+            kept_lines = _dedent(lines[other:last], node.orelse[0].col_offset - node.col_offset)
+        return "\n".join([*lines[:first - 1], *kept_lines, *lines[last:]])
+    return None
+
+
+def _join(folder: _Folder, test: ast.AST, kept: list[ast.AST]) -> str:
+    """The operands of an ``and``/``or`` test that are still open, joined again."""
+    if len(kept) == 1:
+        text = ast.get_source_segment(folder.text, kept[0]) or ""
+        return f"({text})" if "\n" in text else text
+    op = " and " if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else " or "
+    return op.join(folder.segment(k) for k in kept)
