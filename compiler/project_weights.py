@@ -5,9 +5,10 @@ loads it), is where an import's weights go (``ImportResult.save``) and where Fil
 Weights… keeps what it matched; training starts from it (the Training panel's "start from the
 project's weights", ``layerloom train --init-weights``). A load is strict; after an edit that
 changed shapes (a widened stage) :class:`WeightsFit` says which tensors no longer fit, and only
-with the user's yes (``allow_partial``, ``--partial-weights``) does a run start with the rest. This module is the one that reads and
-writes that layout, and the safetensors files of :mod:`compiler.weights` (which matches files of
-other layouts to a network, and re-exports these names).
+with the user's yes (``allow_partial``, ``--partial-weights``) does a run start with the rest.
+This module is the one that reads and writes that layout, and the safetensors files of
+:mod:`compiler.weights` (which matches files of other layouts to a network, and re-exports these
+names).
 
 Imports before the folder wrote one file, ``<project>.weights.safetensors`` (keys
 ``<network>/<key>``). It is still read: per network, the newer of the folder's file and the old
