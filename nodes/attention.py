@@ -29,7 +29,10 @@ from .base import (
 )
 from .registry import register
 
-register_helper("causal_mask", helpers.causal_mask)
+register_helper("causal_mask", helpers.causal_mask, deps=("CAUSAL_MASKS",))
+# after the function (a statement straight below the imports would break their layout)
+register_helper("CAUSAL_MASKS", "CAUSAL_MASKS: dict[tuple[int, int, torch.device], Tensor] = {}"
+                "  # causal_mask's, by (T, S, device)")
 
 register_helper("SinusoidalPosition", helpers.SinusoidalPosition)
 

@@ -17,10 +17,28 @@ from torch import Tensor, nn
 
 
 def causal_mask(query: Tensor, key: Tensor | None = None) -> Tensor:
-    """[T, S] bool mask, True above the diagonal: step t may attend to keys 0..t only."""
+    """[T, S] bool mask, True above the diagonal: step t may attend to keys 0..t only.
+
+    Eagerly, the mask is made once per (T, S, device) and reused (no tensor code per block);
+    under tracing (torch.compile, torch.export, ONNX) it is made in the graph, so T stays a
+    variable there and the compiler fuses it.
+    """
     t = query.size(1)
     s = t if key is None else key.size(1)
-    return torch.ones(t, s, dtype=torch.bool, device=query.device).triu(1)
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return torch.ones(t, s, dtype=torch.bool, device=query.device).triu(1)
+    mask = CAUSAL_MASKS.get((t, s, query.device))
+    if mask is None:
+        if len(CAUSAL_MASKS) >= 8:  # a few lengths at a time (training, sampling) are plenty
+            CAUSAL_MASKS.clear()
+        mask = torch.ones(t, s, dtype=torch.bool, device=query.device).triu(1)
+        CAUSAL_MASKS[t, s, query.device] = mask
+    return mask
+
+
+#: causal masks by (T, S, device): made once and shared by every block, as a hand-written model
+#: makes one mask per forward
+CAUSAL_MASKS: dict[tuple[int, int, torch.device], Tensor] = {}
 
 
 class SinusoidalPosition(nn.Module):

@@ -248,6 +248,7 @@ def test_training_strings_become_literals_in_train_script(tmp_path):
             continue
         p = templates.build("mlp-digits")
         p.name = payload
+        p.training.dataset = "csv"  # a loader that reads its options: they stay in CONFIG
         p.training.dataset_options = {payload: [payload, 1.5, None, True]}
         try:
             script = train_script(p)

@@ -82,10 +82,9 @@ class Optimizers:
         else:
             kind = torch.optim.AdamW if hp["optimizer"] == "adamw" else torch.optim.Adam
             extra = {"betas": tuple(hp.get("betas", (0.9, 0.999)))}
-        if hp.get("optimize"):
-            extra["fused"] = True  # one kernel for the whole update (CPU and CUDA)
+        fused = {"fused": True} if hp.get("optimize") else {}  # one kernel for the whole update
         self.hp, self.opts = hp, {k: kind(list(ps), lr=hp["lr"], weight_decay=hp["weight_decay"],
-                                          **extra) for k, ps in groups.items()}
+                                          **extra, **fused) for k, ps in groups.items()}
         if hp["schedule"] != "constant" or hp.get("warmup_steps"):
             shape = lr_shape(hp, total_steps)
             self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, shape)
@@ -136,7 +135,10 @@ class Recipe:
 
     ``networks`` maps each role the recipe needs to what that network must take and return;
     ``defaults`` are hyperparameters the recipe trains well with; ``metric`` is the headline
-    metric and whether higher is better. ``nets`` are the live modules by role.
+    metric and whether higher is better. ``nets`` are the live modules by role. A recipe with
+    artefacts to show defines ``samples(step, out_dir)``, a list of {"kind": "image", "path"},
+    {"kind": "text", "text"}, ...: the loop asks only those that have it, so a classifier's
+    train.py carries no sampling code.
     """
 
     name = "recipe"
@@ -174,11 +176,6 @@ class Recipe:
     def evaluate(self) -> dict[str, float]:
         return {}
 
-    @torch.no_grad()
-    def samples(self, step: int, out_dir: str | None) -> list[dict]:
-        """Artefacts to show: {"kind": "image", "path"}, {"kind": "text", "text"}, ..."""
-        return []
-
     def extra_state(self) -> dict:
         return {}
 
@@ -203,24 +200,23 @@ class Recipe:
                     self.nets = compiled
             return run
 
-        self.evaluate, self.samples = eagerly(self.evaluate), eagerly(self.samples)
+        self.evaluate = eagerly(self.evaluate)
+        if hasattr(self, "samples"):
+            self.samples = eagerly(self.samples)
         return lambda: setattr(self, "nets", eager)
 
     # -- helpers ------------------------------------------------------------------------------
     def logs_after(self, step: int) -> bool:
         """Whether a metric record follows this step: per-batch extras need computing only then."""
-        done = step + 1
-        return done % self.hp["log_every"] == 0 or done == self.hp.get("total_steps")
+        return (step + 1) % self.hp["log_every"] == 0 or step + 1 == self.hp.get("total_steps")
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision when asked (bf16 on CUDA or the CPU, fp16 on CUDA only: CPU fp16 is
         slower than fp32), else one shared no-op (no allocation per step). ``auto`` is off here:
         :func:`fast_kernels` turns it into bf16 or off."""
         amp, kind = self.hp.get("amp", "off"), self.device.type
-        if amp == "bf16" and kind in ("cuda", "cpu"):
-            return torch.autocast(kind, dtype=torch.bfloat16)
-        if amp == "fp16" and kind == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
+        if amp == "bf16" and kind in ("cuda", "cpu") or amp == "fp16" and kind == "cuda":
+            return torch.autocast(kind, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
         return self.NO_AUTOCAST
 
     def train_mode(self, on: bool = True) -> None:
@@ -229,13 +225,11 @@ class Recipe:
 
     def val_batches(self, batch_size: int | None = None) -> Iterable[tuple]:
         """The validation split in order, at most ``max_val_samples`` rows of it."""
-        n = self.data.size("val")
+        n, bs = self.data.size("val"), batch_size or max(self.hp["batch_size"], 256)
         if self.hp.get("max_val_samples"):
             n = min(n, int(self.hp["max_val_samples"]))
-        bs = batch_size or max(self.hp["batch_size"], 256)
         batch_of = self.data.batcher("val", self.device)
-        for i in range(0, n, bs):
-            yield batch_of(torch.arange(i, min(n, i + bs)))
+        return (batch_of(torch.arange(i, min(n, i + bs))) for i in range(0, n, bs))
 
     def graph(self, edge_index: Tensor, batch: Tensor, num_graphs: int) -> Any:
         if self.graph_cls is None:
@@ -291,18 +285,15 @@ class Hooks:
         self.show = show
 
     def metric(self, record: dict) -> None:
-        if self.show:
-            shown = {k: round(v, 5) for k, v in record.items() if isinstance(v, float)}
-            print(json.dumps({"step": record["step"], "split": record["split"], **shown}),
-                  flush=True)
+        if self.show:  # the numbers, rounded, without the per-step losses
+            print(json.dumps({k: round(v, 5) if isinstance(v, float) else v
+                              for k, v in record.items() if k != "losses"}), flush=True)
 
     def sample(self, record: dict) -> None:
         if self.show and record.get("kind") == "text":
             print(record["text"][:300], flush=True)
 
-    def checkpoint(self, step: int) -> None: ...
-
-    def should_stop(self, step: int) -> bool:
+    def should_stop(self, step: int) -> bool:  # between steps (the runner checkpoints here too)
         return False
 
     def warning(self, record: dict) -> None:
@@ -356,14 +347,15 @@ class DivergenceWatch:
 
 
 def setup(recipe_cls: type[Recipe], nets: dict[str, nn.Module], data: Any, hp: dict,
-          device: torch.device, inputs: dict, graph_cls: Any = None, rank: int = 0,
-          world: int = 1, wrap: Callable[[nn.Module], nn.Module] | None = None,
-          say: Callable[[dict], None] = print) -> tuple[Recipe, Sampler]:
+          device: torch.device, inputs: dict, graph_cls: Any = None, rank: int = 0, world: int = 1,
+          wrap: Callable[[nn.Module], nn.Module] | None = None, say: Callable[[dict], None] = (
+              lambda note: print(json.dumps(note), flush=True))) -> tuple[Recipe, Sampler]:
     """The recipe with its optimisers, and its sampler; sets the budget ``hp["total_steps"]``.
 
     Shared by the app's runner and ``train.py``. ``wrap`` (DistributedDataParallel) is applied
     to every trainable network; ``hp["optimize"]`` turns the optimised mode on (see
-    :func:`speed_up`), whose notes (compile time, a fallback to eager) go to ``say``.
+    :func:`speed_up`), whose notes (compile time, a fallback to eager) go to ``say`` (by
+    default printed as JSON lines, as train.py shows them).
     """
     recipe = recipe_cls(nets, data, hp, device, graph_cls)
     recipe.adapt(inputs)
@@ -373,7 +365,6 @@ def setup(recipe_cls: type[Recipe], nets: dict[str, nn.Module], data: Any, hp: d
     total = hp.get("steps") or hp["epochs"] * sampler.steps_per_epoch
     hp.update(total_steps=total, steps_per_epoch=sampler.steps_per_epoch)
     hp["eval_every"] = hp.get("eval_every") or max(1, total // 10)
-    hp["checkpoint_every"] = hp.get("checkpoint_every") or hp["eval_every"]
     if hp.get("optimize"):
         fast_kernels(recipe)
     if wrap is not None:
@@ -398,18 +389,16 @@ def fast_kernels(recipe: Recipe) -> None:
     """
     conv = False
     for k, net in recipe.nets.items():
-        if any(isinstance(m, nn.Conv2d) for m in net.modules()):
+        convs = [m for m in net.modules() if isinstance(m, nn.modules.conv._ConvNd)]  # any kind
+        if any(isinstance(m, nn.Conv2d) for m in convs):
             recipe.nets[k] = net.to(memory_format=torch.channels_last)
-        conv = conv or any(isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d,
-                                          nn.ConvTranspose2d, nn.ConvTranspose3d))
-                           for m in net.modules())
-    bf16 = False
-    if recipe.device.type == "cuda":
+        conv = conv or bool(convs)
+    cuda = recipe.device.type == "cuda"
+    if cuda:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        bf16 = torch.cuda.is_bf16_supported()
-    elif recipe.device.type == "cpu":
-        bf16 = conv and cpu_has_fast_bf16()
+    bf16 = torch.cuda.is_bf16_supported() if cuda else \
+        recipe.device.type == "cpu" and conv and cpu_has_fast_bf16()
     if recipe.hp.get("amp", "auto") == "auto":
         recipe.hp["amp"] = "bf16" if bf16 else "off"
 
@@ -417,18 +406,16 @@ def fast_kernels(recipe: Recipe) -> None:
 def cpu_has_fast_bf16() -> bool:
     """Whether this CPU does bf16 arithmetic in hardware (AMX-BF16 or AVX512-BF16) for oneDNN.
 
-    Newer torch lists the CPU's features; older versions have the probes torch's own compiler
-    uses. Without either the answer is no, and the run stays in fp32 (the safe side).
+    Newer torch lists the CPU's features (``torch.cpu.get_capabilities``); the older ones our
+    pyproject allows (2.4 on) may not, and have the probes torch's own compiler uses. Without
+    either the answer is no, and the run stays in fp32 (the safe side).
     """
     if not torch.backends.mkldnn.is_available():
         return False
-    features = getattr(torch.cpu, "get_capabilities", None)
-    if features is not None:
-        have = features()
-        return bool(have.get("amx_bf16") or have.get("avx512_bf16"))
-    probes = (getattr(torch.cpu, n, None) for n in ("_is_amx_tile_supported",
-                                                     "_is_avx512_bf16_supported"))
-    return any(probe() for probe in probes if probe is not None)
+    have = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {
+        k: getattr(torch.cpu, probe, bool)() for k, probe in (  # older torch: the probes
+            ("amx_bf16", "_is_amx_tile_supported"), ("avx512_bf16", "_is_avx512_bf16_supported"))}
+    return bool(have.get("amx_bf16") or have.get("avx512_bf16"))
 
 
 def speed_up(recipe: Recipe, say: Callable[[dict], None]) -> None:
@@ -449,10 +436,9 @@ def speed_up(recipe: Recipe, say: Callable[[dict], None]) -> None:
         except Exception as err:  # a model torch.compile cannot handle: train it eagerly
             undo()
             why = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-            say({"kind": "compile", "step": step, "message": f"torch.compile failed, training "
-                 f"in eager mode instead ({type(err).__name__}: {why})",
-                 "hint": "the run is correct, only not faster; turn the optimised mode off "
-                         "to skip the attempt"})
+            say({"kind": "compile", "step": step, "message": "torch.compile failed, training in "
+                 f"eager mode instead ({type(err).__name__}: {why})", "hint": "the run is correct, "
+                 "only not faster; turn the optimised mode off to skip the attempt"})
             return step_fn(batch, step)
         say({"kind": "compiled", "step": step + 1, "seconds": round(time.perf_counter() - t0, 2)})
         return out
@@ -467,9 +453,8 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
     Losses stay on the device between log points (no sync per step); a non-finite loss is found
     at the next log point and raises TrainingFault with the first bad step.
     """
-    hp, step, pending, last_val, seen = recipe.hp, start_step, [], {}, 0
-    log_every, eval_every = hp["log_every"], int(hp.get("eval_every") or 0)
-    ckpt_every = int(hp.get("checkpoint_every") or 0)
+    step, pending, last_val, seen, hp = start_step, [], {}, 0, recipe.hp
+    log_every, eval_every = hp["log_every"], hp.get("eval_every")
     recipe.train_mode(True)
     # bound once: at a millisecond a step, attribute lookups and dispatch show in throughput
     batch_of, batch_len = recipe.data.batcher("train", recipe.device), recipe.data.batch_len
@@ -486,39 +471,38 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
             for i, v in enumerate(losses, step - len(losses) + 1):
                 if not math.isfinite(v):
                     raise TrainingFault(f"the loss became {v} at step {i}", NAN_HINT, "nan", i)
-            record = {"step": step, "epoch": step / sampler.steps_per_epoch, "split": "train",
-                      "loss": sum(losses) / len(losses), "losses": losses}
-            for k in pending[-1].keys() - {"loss"}:
-                vals = [torch.as_tensor(o[k]).detach().float() for o in pending if k in o]
-                record[k] = float(torch.stack(vals).mean())
-            record["lr"] = recipe.opt.lr() if recipe.opt else 0.0
-            record["samples_per_s"] = seen / max(1e-9, time.perf_counter() - t_last)
-            hooks.metric(record)
+            means = {k: float(torch.stack([torch.as_tensor(o[k]).detach().float()
+                                           for o in pending if k in o]).mean())
+                     for k in pending[-1].keys() - {"loss"}}  # the step's other metrics
+            hooks.metric({"step": step, "epoch": step / sampler.steps_per_epoch, "split": "train",
+                          "loss": sum(losses) / len(losses), "losses": losses, **means,
+                          "lr": recipe.opt.lr() if recipe.opt else 0.0,
+                          "samples_per_s": seen / max(1e-9, time.perf_counter() - t_last)})
             pending, seen, t_last = [], 0, time.perf_counter()
         if (eval_every and step % eval_every == 0) or step == total_steps:
             last_val = run_eval(recipe, step, sampler, hooks, sample_dir)
             t_last = time.perf_counter()
-        if ckpt_every and step % ckpt_every == 0 and step != total_steps:
-            hooks.checkpoint(step)
     return step, last_val
 
 
 def run_eval(recipe: Recipe, step: int, sampler: Sampler, hooks: Hooks,
              sample_dir: str | None) -> dict:
-    """Validation and samples under a forked RNG, so evaluating never changes the training run."""
+    """Validation and samples under a forked RNG, so evaluating never changes the training run.
+
+    An error here ends the run (nothing trains on after it), so no ``finally`` restores the mode.
+    """
     cuda = recipe.device.type == "cuda"
     with torch.random.fork_rng(devices=[recipe.device.index or 0] if cuda else []):
         torch.manual_seed(int(recipe.hp.get("seed", 0)) + 7919)
         recipe.train_mode(False)
-        try:
-            metrics = recipe.evaluate()
-            if metrics:
-                hooks.metric({"step": step, "epoch": step / sampler.steps_per_epoch,
-                              "split": "val", **metrics})
+        metrics = recipe.evaluate()
+        if metrics:
+            hooks.metric({"step": step, "epoch": step / sampler.steps_per_epoch, "split": "val",
+                          **metrics})
+        if hasattr(recipe, "samples"):  # the recipes that make images or text
             for s in recipe.samples(step, sample_dir):
                 hooks.sample({"step": step, **s})
-        finally:
-            recipe.train_mode(True)
+        recipe.train_mode(True)
     return metrics
 
 

@@ -7,7 +7,8 @@ with: its dataset's loader, its recipe, the engine pieces those call, and the en
 that name, and a shared class (``Recipe``, ``Data``, ...) keeps only the methods some included
 code names. Tests of the settings the script's command line cannot change (the optimiser, the
 schedule, clipping, ...) are decided on the way (:mod:`.fold`), so only the branches this project
-takes are copied, and the pieces only those branches named (``lr_shape``) stay out. Imports go to
+takes are copied, and the pieces only those branches named (``lr_shape``) stay out; so are the
+facts :func:`_facts` proves of the data (its options, a fitting that changes nothing). Imports go to
 the top (only those used), the settings the copied code still reads become one readable
 ``CONFIG`` literal (each value through ``repr``), and the file reads top to bottom: config, data,
 model, loop, main. :func:`export_project` is the one export service of the CLI and the app.
@@ -23,6 +24,7 @@ import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from compiler import Project, generate
@@ -31,8 +33,10 @@ from compiler.project import atomic_write_text
 from nodes import syntax
 
 from . import recipes
-from .fold import fold, setting_read, written_settings
-from .plan import PlanError, prepare
+from .data import BUILTIN, Data, DataError, load
+from .engine import Recipe
+from .fold import MISSING, NO_OP, OPTIONS, fold, setting_read, written_settings
+from .plan import Plan, PlanError, prepare
 
 ENGINE = "training.engine"
 DATA_MODULES = ("training.data.common", "training.data.builtin", "training.data.files")
@@ -61,8 +65,8 @@ class Piece:
 
     def text(self, names: set[str], fixed: dict[str, Any] | None = None,
              decided: set[str] | None = None) -> str:
-        """The piece's source, methods no one names left out, docstrings cut to their summary
-        line (or first paragraph): the rest explains Layerloom's design, not the user's script.
+        """The piece's source, methods no one names left out, docstrings cut to one summary
+        line: the rest explains Layerloom's design, not the user's script.
         With ``fixed`` (settings the script cannot change), tests of them folded (:mod:`.fold`);
         the settings those tests read go to ``decided``."""
         text = _short_docstrings(self._text(names))
@@ -100,28 +104,46 @@ def _is_docstring(stmt: ast.stmt) -> bool:
 
 
 def _short_docstrings(text: str) -> str:
+    """Each def's and class's docstring as one summary line: its first sentence, without its
+    remarks in parentheses when that is what makes it fit 100 columns; else its first
+    paragraph."""
     lines = text.split("\n")
     cuts = []
     for node in ast.walk(syntax.parse(text)):
         body = getattr(node, "body", None)
         if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
+                and _is_docstring(body[0])):
             continue
         first, last = body[0].lineno - 1, body[0].end_lineno - 1
         if not lines[first].lstrip().startswith('"""') or first == last:
             continue
-        if lines[first].rstrip().endswith("."):  # a one-line summary: the export keeps it alone
-            cuts.append((first, first + 1, last))
-            continue
-        end = next((i for i in range(first + 1, last) if not lines[i].strip()), None)
-        if end is not None:
-            cuts.append((first, end, last))
-    for first, end, last in sorted(cuts, reverse=True):
-        tail = [lines[end - 1] + '"""'] if len(lines[end - 1]) < 98 else \
-            [lines[end - 1], lines[first][:len(lines[first]) - len(lines[first].lstrip())] + '"""']
-        lines[first:last + 1] = [*lines[first:end - 1], *tail]
+        end = next((i for i in range(first + 1, last) if not lines[i].strip()), last)
+        indent = lines[first][:len(lines[first]) - len(lines[first].lstrip())]
+        paragraph = " ".join(x.strip() for x in lines[first:end + 1]).strip()[3:]
+        paragraph = paragraph.removesuffix('"""').strip()
+        one = _summary(paragraph, 100 - len(indent) - 6)
+        if one is not None:
+            cuts.append((first, last, [f'{indent}"""{one}"""']))
+        elif end < last:  # the first paragraph, closed where it ends
+            tail = [lines[end - 1] + '"""'] if len(lines[end - 1]) < 98 else \
+                [lines[end - 1], indent + '"""']
+            cuts.append((first, last, [*lines[first:end - 1], *tail]))
+    for first, last, new in sorted(cuts, reverse=True):
+        lines[first:last + 1] = new
     return "\n".join(lines)
+
+
+def _summary(paragraph: str, width: int) -> str | None:
+    """The first sentence of a paragraph if it fits ``width``, its parenthesised remarks and
+    then its clauses after a semicolon left out where needed; None when it does not fit."""
+    sentence = re.split(r"(?<=[.!?])\s", paragraph, maxsplit=1)[0]
+    if len(sentence) > width:
+        sentence = re.sub(r" \([^()]*\)", "", sentence)
+    clauses = sentence.split("; ")
+    while len(sentence) > width and len(clauses) > 1:
+        clauses.pop()
+        sentence = "; ".join(clauses) + "."
+    return sentence if len(sentence) <= width and "\\" not in sentence else None
 
 
 def _keep(stmt: ast.stmt, names: set[str]) -> bool:
@@ -199,14 +221,18 @@ def _module(name: str) -> Module:
 
 
 def _refs(tree: ast.AST) -> tuple[set[str], set[str], set[str]]:
-    """(names read, attribute names, string constants) in a piece; a string given to getattr or
-    hasattr counts as an attribute name too."""
+    """(names read, attribute names read, string constants) in a piece; a string given to
+    getattr or hasattr counts as an attribute name too. An attribute only written
+    (``self.kind = kind``) names nothing: a class attribute of that name is never read."""
     names, attrs, strings = set(), set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             names.add(node.id)
         elif isinstance(node, ast.Attribute):
-            attrs.add(node.attr)
+            if not isinstance(node.ctx, ast.Store):
+                attrs.add(node.attr)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Attribute):
+            attrs.add(node.target.attr)  # ``self.n += 1`` reads it too
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             strings.add(node.value)
         elif isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("getattr", "hasattr") \
@@ -331,8 +357,9 @@ def fixed_settings(hp: dict, recipe_module: str) -> dict[str, Any]:
 
 
 def _loader(dataset: str) -> tuple[str, list[Piece]]:
-    """``load_data`` for one dataset: a call of the loader its table names, with the table's
-    fixed arguments (``"digits-flat": lambda o, s: digits(o, s, flat=True)``)."""
+    """The call ``load_data`` makes for one dataset, of ``options`` and ``seed``: the loader its
+    table names, with the table's fixed arguments (``"digits-flat": lambda o, s: digits(o, s,
+    flat=True)``), and the pieces it names."""
     for modname, table in (("training.data.builtin", "BUILTIN"), ("training.data.files", "FILES")):
         mod = _module(modname)
         node = mod.pieces[table].node
@@ -346,13 +373,38 @@ def _loader(dataset: str) -> tuple[str, list[Piece]]:
                     call = ast.unparse(_Rename({a: "options", b: "seed"}).visit(v.body))
                 else:
                     call = f"{ast.unparse(v)}(options, seed)"
-                text = (f"def load_data(options: dict, seed: int) -> Data:\n"
-                        f'    """The {escape_text(dataset)} dataset, split into train and '
-                        f'validation."""\n    return {call}\n')
                 names = _refs(syntax.parse(call))[0]
-                return text, [p for n in names if (p := mod.pieces.get(n) or _local(mod, n))]
+                return call, [p for n in names if (p := mod.pieces.get(n) or _local(mod, n))]
     raise CodegenError(f"the dataset '{dataset}' has no loader to export",
                        "choose a dataset in the Train panel")
+
+
+def _load_data(dataset: str, call: str, takes_options: bool, reads_options: bool) -> str:
+    """``load_data``: with the options as its parameter when ``main`` passes them
+    (``load_data(CONFIG["dataset_options"], hp["seed"])``), else from ``CONFIG`` when the loader
+    still reads them, else none at all (every option was checked and written in at export)."""
+    if not takes_options:
+        options = 'CONFIG["dataset_options"]' if reads_options else "{}"
+        placeholder = "_layerloom_options_"  # a name to unparse; the expression goes in after
+        call = ast.unparse(_Rename({"options": placeholder}).visit(syntax.parse(call)))
+        call = call.replace(placeholder, options)
+    return (f"def load_data({'options: dict, ' if takes_options else ''}seed: int) -> Data:\n"
+            f'    """The {escape_text(dataset)} dataset, split into train and validation."""\n'
+            f"    return {call}\n")
+
+
+def _reads_options(pieces: list[Piece], texts: dict[str, str]) -> bool:
+    """Whether some data piece still reads its ``options`` (after the export's folding): any use
+    but passing them on to another of these pieces (``digits(options, seed)``)."""
+    names = {p.name for p in pieces}
+    for piece in pieces:
+        tree = syntax.parse(texts[piece.name])
+        passed = {id(a) for n in ast.walk(tree) if isinstance(n, ast.Call)
+                  and getattr(n.func, "id", None) in names for a in n.args}
+        if any(isinstance(n, ast.Name) and n.id == "options" and id(n) not in passed
+               for n in ast.walk(tree)):
+            return True
+    return False
 
 
 def _local(mod: Module, name: str) -> Piece | None:
@@ -418,26 +470,65 @@ def train_script(project: Project) -> str:
 def folded_script(project: Project) -> tuple[str, dict[str, Any]]:
     """:func:`train_script`'s text, and the settings its tests were folded with."""
     open_keys: set[str] = set()
-    for _ in range(8):  # each pass opens at least one setting; a recipe reads a few
-        text, fixed, decided = _train_script(project, frozenset(open_keys))
-        still = {k for n in ast.walk(syntax.parse(text))
-                 if (k := setting_read(n)) is not None and k in decided}
-        if not still:
-            break
-        open_keys |= still
+    plan = prepare(project, load_data=False)
+    try:
+        facts = _facts(project, plan)
+        for _ in range(8):  # each pass opens at least one setting; a recipe reads a few
+            text, fixed, decided = _train_script(project, plan, facts, frozenset(open_keys))
+            still = {k for n in ast.walk(syntax.parse(text))
+                     if (k := setting_read(n)) is not None and k in decided}
+            if not still:
+                break
+            open_keys |= still
+    except DataError as err:  # a dataset option out of range: said now, not by a broken script
+        raise PlanError(err.message, f"expected {err.expected}; change it in the Train panel"
+                        if err.expected else "change the dataset options in the Train panel",
+                        "data") from None
     return text, fixed
 
 
-def _train_script(project: Project,
+def _facts(project: Project, plan: Plan) -> dict[str, Any]:
+    """What the export knows of this project beyond its settings, for :mod:`.fold`; each is
+    proven here with the app's own code. The dataset's options (``option_number`` calls become
+    the checked values). ``data.kind`` is "tensors" when the loader's pieces hold no other data
+    class. ``recipe.adapt`` does nothing when the recipe keeps the base one and, run on the
+    loaded data, it changes nothing: the data already has the network inputs' shapes (built-in
+    datasets only: they load in a moment, a user's file may take long)."""
+    t = project.training
+    facts: dict[str, Any] = {OPTIONS: dict(t.dataset_options)}
+    loader = _Shaker({}, facts).run(_loader(t.dataset or "")[1])
+    kinds = {p.name for p in loader if isinstance(p.node, ast.ClassDef)
+             and any(getattr(b, "id", None) == "Data" for b in p.node.bases)}
+    if not kinds:
+        facts["data.kind"] = Data.kind
+    if not hasattr(plan.recipe_cls, "samples"):  # no images or text to show: no sample code
+        facts["recipe.samples"] = MISSING
+    if plan.recipe_cls.adapt is Recipe.adapt and t.dataset in BUILTIN:
+        try:
+            data = load(t.dataset, t.dataset_options, plan.hyper.seed)
+        except DataError:
+            return facts  # scikit-learn missing here, say: the script keeps the general code
+        recipe = SimpleNamespace(networks=plan.recipe_cls.networks, data=data)
+        before, state = (data.train, data.val), dict(vars(recipe))
+        try:
+            Recipe.adapt(recipe, plan.input_specs)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 (the data do not fit: train.py says so, as the app does)
+            return facts
+        if data.train is before[0] and data.val is before[1] and vars(recipe) == state:
+            facts["recipe.adapt"] = NO_OP
+    return facts
+
+
+def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
                   open_keys: frozenset[str]) -> tuple[str, dict[str, Any], set[str]]:
-    """The script with every fixed setting outside ``open_keys`` folded: the text, the settings
-    folded with and those some kept test read."""
-    plan = prepare(project, load_data=False)
+    """The script with every fixed setting outside ``open_keys`` and the ``facts`` folded: the
+    text, the settings and facts folded with and the settings some kept test read."""
     hp = plan.hyper.model_dump()
     t = project.training
     recipe_mod = recipes.module(plan.recipe_cls.name).__name__
     loader, loader_pieces = _loader(t.dataset or "")
     fixed = {k: v for k, v in fixed_settings(hp, recipe_mod).items() if k not in open_keys}
+    fixed.update(facts)
     shaker = _Shaker({n: "" for n in GENERATED}, fixed)
     recipe_piece = _module(recipe_mod).pieces[plan.recipe_cls.__name__]
     base = _module(ENGINE).pieces["Recipe"]
@@ -451,11 +542,26 @@ def _train_script(project: Project,
     roots = [recipe_piece, main.pieces["main"], *loader_pieces]
     chosen = shaker.run(roots)
     names = shaker.attrs
-    config = {"project": project.name, "dataset": t.dataset,
-              "dataset_options": dict(t.dataset_options)}
+    data_pieces = [p for m in DATA_MODULES for p in _order(chosen, m)]
+    calls = [n for n in ast.walk(main.pieces["main"].node) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", None) == "load_data"]
+    takes_options = not calls or len(calls[0].args) > 1  # main passes CONFIG's options
+    reads = _reads_options(data_pieces, {p.name: p.text(shaker.attrs, fixed, shaker.decided)
+                                         for p in data_pieces})
+    loader = _load_data(t.dataset or "", loader, takes_options, reads)
+    config = {"project": project.name, "dataset": t.dataset}
+    if takes_options or reads:
+        config["dataset_options"] = dict(t.dataset_options)
     config.update({k: v for k, v in applicable(hp, shaker.strings).items() if v is not None})
     inputs = {k: [(tuple(d), dt) for d, dt in v] for k, v in plan.input_specs.items()}
-    data_pieces = [p for m in DATA_MODULES for p in _order(chosen, m)]
+    if "INPUTS" not in _refs(main.pieces["main"].node)[0]:
+        inputs_text = ""
+    elif facts.get("recipe.adapt") is NO_OP:
+        inputs_text = ("# each network's input shapes (the data has them already: nothing to "
+                       "fit)\nINPUTS = " + py_literal(inputs) + "\n")
+    else:
+        inputs_text = ("# each network's input shapes, which the recipe fits the data to\n"
+                       "INPUTS = " + py_literal(inputs) + "\n")
     recipe_refs = _refs(recipe_piece.node)[0] | {"Recipe"}
     engine = _order(chosen, ENGINE)
     # the constants the base recipe reads go with it (a recipe's module constants), not to the loop
@@ -488,14 +594,13 @@ def _train_script(project: Project,
            "    torchrun --nproc_per_node=2 train.py   # DistributedDataParallel\n\n"
            "Needs torch (numpy for .npz/.npy data, scikit-learn for its datasets) and model.py "
            'beside it.\n"""\n\n')
-    decided = ", ".join(f"{k}={py_literal(fixed[k])}" for k in sorted(shaker.decided))
+    decided = ", ".join(f"{k}={py_literal(fixed[k])}" if k in fixed else k  # an option: said
+                        for k in sorted(shaker.decided))
     decided = "".join(f"# {line}\n" for line in textwrap.wrap(
         "decided at export: only the code they choose is here (to change one, change it in "
         f"Layerloom and export again): {decided}", 97)) if decided else ""
     text = (doc + _import_lines(shaker.imports)
-            + "\n" + decided + "CONFIG = " + py_literal(config) + "\n"
-            + "# each network's input shapes, which the recipe fits the data to\n"
-            + "INPUTS = " + py_literal(inputs)
+            + "\n" + decided + "CONFIG = " + py_literal(config) + "\n" + inputs_text
             + _banner("data") + block(data_pieces) + "\n\n\n" + loader
             + _banner("model") + networks + "\n\n" + block(model_side) + "\n\n\n"
             + block(_order(chosen, recipe_mod)) + f"\n\n\nRECIPE = {plan.recipe_cls.__name__}"

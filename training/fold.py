@@ -12,7 +12,12 @@ was a folded test leaves ``CONFIG`` with it (the export keeps the keys the code 
 editing it would change nothing, so the script does not pretend it would; to train with another
 schedule, clip or optimiser, change it in Layerloom and export again. Settings the command line
 or the code writes (``steps``, ``optimize``, ``total_steps``, ``amp`` under ``--optimize``) are
-never folded, nor is a test of anything else (the device, the data).
+never folded, nor is a test of anything else (the device), unless the export states it as a fact:
+``fixed`` may also hold what the export knows of this project beyond its settings, each proven
+by running the app's own code at export: an attribute's value (``"data.kind": "tensors"``), a
+call that does nothing for this project (``"recipe.adapt": NO_OP``: the statement goes), and the
+dataset's options (``OPTIONS``): ``option_number(options, "val_fraction", 0.2, 0.0, 0.95)``
+becomes the checked literal, a bad value raising the loader's own DataError at export.
 
 Still one path: a folded test takes the value the app reads for this project, so the branch kept
 is the branch the app runs; ``tests/test_export_train.py`` checks that every exported piece is its
@@ -28,6 +33,12 @@ from typing import Any, Iterable
 from nodes import syntax
 
 UNKNOWN: Any = object()
+#: a fact's value: the call does nothing for this project, so its statement is left out
+NO_OP: Any = type("NoOp", (), {"__repr__": lambda self: "NO_OP"})()
+#: a fact's value: the exported class has no such attribute (``hasattr`` tests of it are False)
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
+#: ``fixed``'s key for the dataset's options (not an identifier, so never a setting's name)
+OPTIONS = "dataset options"
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
             ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
             ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
@@ -106,6 +117,8 @@ class _Folder:
             return self.fixed.get(key, UNKNOWN)
         if isinstance(node, ast.Constant):
             return node.value
+        if isinstance(node, ast.Attribute) and _dotted(node) in self.fixed:
+            return self.fixed[_dotted(node)]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             v = self.value(node.operand)
             return UNKNOWN if v is UNKNOWN else not v
@@ -131,6 +144,11 @@ class _Folder:
                 return UNKNOWN if v is UNKNOWN else _CASTS[node.func.id](v)
             except (TypeError, ValueError):
                 return UNKNOWN
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "hasattr" and \
+                len(node.args) == 2 and isinstance(node.args[1], ast.Constant):
+            # a fact "recipe.samples" of HAS or MISSING: whether the exported class defines it
+            fact = self.fixed.get(f"{_dotted(node.args[0])}.{node.args[1].value}", UNKNOWN)
+            return UNKNOWN if fact is UNKNOWN else fact is not MISSING
         return UNKNOWN
 
     def truth(self, node: ast.AST) -> tuple[bool | None, list[ast.AST] | None]:
@@ -161,6 +179,17 @@ class _Folder:
         if isinstance(node, (ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr)) or "\n" in text:
             return f"({text})"
         return text
+
+
+def _dotted(node: ast.AST) -> str:
+    """``data.kind`` for ``data.kind`` and ``self.data.kind``; "" for anything but names."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    return ".".join(([] if node.id == "self" else [node.id]) + parts[::-1])
 
 
 def _lines_of(nodes: list[ast.stmt]) -> tuple[int, int]:
@@ -202,6 +231,8 @@ def fold(text: str, fixed: dict[str, Any], decided: set[str] | None = None) -> s
     settings such tests read are added to ``decided``."""
     for _ in range(200):  # one edit at a time, on a fresh parse; a piece has a few
         new = _fold_once(text, fixed, set() if decided is None else decided)
+        if new is None and OPTIONS in fixed:
+            new = _fold_option(text, fixed[OPTIONS], set() if decided is None else decided)
         if new is None:
             return text
         text = new
@@ -216,6 +247,14 @@ def _fold_once(text: str, fixed: dict[str, Any], decided: set[str]) -> str | Non
               for block in (getattr(n, f, None) for f in ("body", "orelse", "finalbody"))
               if isinstance(block, list) for s in block}
     for node in ast.walk(tree):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and \
+                fixed.get(_dotted(node.value.func), None) is NO_OP and \
+                all(_pure(a) for a in node.value.args) and node.lineno == node.end_lineno and \
+                lines[node.lineno - 1].strip() == ast.get_source_segment(text, node):
+            alone = len(blocks.get(id(node), [])) == 1
+            indent = lines[node.lineno - 1][:node.col_offset]
+            return "\n".join([*lines[:node.lineno - 1], *([f"{indent}pass"] if alone else []),
+                              *lines[node.lineno:]])
         if not isinstance(node, (ast.IfExp, ast.If)):
             continue
         t, kept = folder.truth(node.test)
@@ -264,3 +303,33 @@ def _join(folder: _Folder, test: ast.AST, kept: list[ast.AST]) -> str:
         return f"({text})" if "\n" in text else text
     op = " and " if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else " or "
     return op.join(folder.segment(k) for k in kept)
+
+
+def _fold_option(text: str, options: dict, decided: set[str]) -> str | None:
+    """One ``option_number(options, "key", literals...)`` call replaced by the checked value
+    (a bad option raises its DataError here, at export; ``decided`` gets ``"key=value"``), or a
+    cast of a literal of its own type (``int(2000)``) by the literal; None when none is left."""
+    from .data.common import option_number
+
+    for node in ast.walk(syntax.parse(text)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        args = [*node.args, *(k.value for k in node.keywords)]
+        if node.func.id in _CASTS and len(node.args) == 1 and not node.keywords and \
+                isinstance(node.args[0], ast.Constant) and \
+                type(node.args[0].value) is _CASTS[node.func.id]:
+            return _replace_span(text, node, repr(node.args[0].value))
+        if node.func.id != "option_number" or not node.args or \
+                getattr(node.args[0], "id", None) != "options" or \
+                any(k.arg is None for k in node.keywords):
+            continue
+        try:
+            values = [ast.literal_eval(a) for a in args[1:]]
+        except (ValueError, TypeError, SyntaxError):
+            continue  # a default computed at run time (``2000 if size <= 32 else 1000``)
+        keywords = dict(zip((k.arg for k in node.keywords),
+                            values[len(node.args) - 1:], strict=True))
+        value = option_number(options, *values[:len(node.args) - 1], **keywords)
+        decided.add(f"dataset option {values[0]}={value!r}")
+        return _replace_span(text, node, repr(value))
+    return None

@@ -138,11 +138,13 @@ def pick_device(want: str = "auto") -> tuple[torch.device, str, str]:
 
 
 class _Emitter(Hooks):
-    """Turns loop callbacks into events, and checks the control flags between steps."""
+    """Turns loop callbacks into events; between steps it checkpoints every ``every`` steps (the
+    exported loop saves only at its end) and checks the control flags."""
 
     def __init__(self, emit: Callable[[Event], None], control: Control, save: Callable[[int], None],
-                 ) -> None:
+                 every: int = 0, start: int = 0) -> None:
         self.emit, self.control, self.save = emit, control, save
+        self.every, self.start = every, start
         self.step = 0
         self.warnings: list[Event] = []
         self.watch = DivergenceWatch()
@@ -164,11 +166,12 @@ class _Emitter(Hooks):
     def sample(self, record: dict) -> None:
         self.emit({"event": "sample", **record})
 
-    def checkpoint(self, step: int) -> None:
-        self.save(step)
-
     def should_stop(self, step: int) -> bool:
+        """Before each step after the first (never after the last, which ``_run`` saves): a
+        checkpoint when one is due, then pause or stop as the control flags say."""
         self.step = step
+        if self.every and step != self.start and step % self.every == 0:
+            self.save(step)
         if self.control.paused and not self.control.stop_requested:
             self.emit({"event": "paused", "step": step})
             while self.control.paused and not self.control.stop_requested:
@@ -343,6 +346,7 @@ def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Ev
     recipe, sampler = setup(app_recipe(plan.recipe_cls), nets, data, hp, dev, plan.input_specs,
                             plan.graph_cls, say=note)
     total = hp["total_steps"]
+    hp["checkpoint_every"] = hp.get("checkpoint_every") or hp["eval_every"]
 
     (run_dir / "samples").mkdir(exist_ok=True)
     start = load_checkpoint(str(ckpt_path), recipe) if resume else 0
@@ -365,7 +369,7 @@ def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Ev
         save_checkpoint(str(ckpt_path), checkpoint_state(recipe, step))
         emit({"event": "checkpoint", "step": step, "path": str(ckpt_path)})
 
-    hooks = _Emitter(emit, control, save)
+    hooks = _Emitter(emit, control, save, hp["checkpoint_every"], start)
     for partial in fits:  # the user said yes to these before the run: say them in its log
         hooks.warning({"kind": "weights", "step": start, "message": partial.text(),
                        "hint": "these tensors start from fresh values; the rest continue from "

@@ -12,9 +12,11 @@ import json
 import os
 import sys
 import time
+from functools import partial
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 # layerloom: local imports (train.py defines these names above)
 from training.engine import Hooks, fit, setup, unwrap
@@ -24,7 +26,7 @@ INPUTS: dict = {}  # each network's input shapes, which the recipe fits the data
 RECIPE = None  # the recipe's class
 
 
-def load_data(options: dict, seed: int):  # the project's dataset
+def load_data(seed: int):  # the project's dataset
     raise NotImplementedError
 
 
@@ -35,24 +37,21 @@ def load_networks() -> tuple[dict[str, type[nn.Module]], type | None]:  # model.
 # layerloom: end local imports
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=f"Train {CONFIG['project']} (exported by Layerloom)")
     ap.add_argument("--steps", type=int, help="train this many steps (default: the config's)")
     ap.add_argument("--epochs", type=int, help="or this many passes over the data")
     ap.add_argument("--device", default=CONFIG["device"], help="auto, cpu, cuda or mps")
     ap.add_argument("--optimize", action="store_true", default=CONFIG["optimize"],
-                    help="torch.compile, channels-last, fused optimisers, bf16 where "
-                         "faster (CUDA; conv nets on a bf16 CPU), TF32 on CUDA")
+                    help="torch.compile, channels-last, fused optimisers, bf16/TF32 where faster")
     ap.add_argument("--out", default="checkpoints", help="folder for latest.pt and samples")
     args = ap.parse_args(argv)
-    hp = {**CONFIG, "optimize": args.optimize}
-    if args.steps or args.epochs:
-        hp["steps"], hp["epochs"] = args.steps, args.epochs
+    budget = {"steps": args.steps, "epochs": args.epochs} if args.steps or args.epochs else {}
+    hp = {**CONFIG, "optimize": args.optimize, **budget}
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))  # this process's GPU under torchrun
     cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda", local) if cuda else torch.device(
-        "cpu" if args.device == "auto" else args.device)
+    device = torch.device(f"cuda:{local}" if cuda else args.device.replace("auto", "cpu"))
     if world > 1:  # under torchrun: one process per GPU (NCCL) or per CPU share (gloo)
         if cuda and local >= torch.cuda.device_count():
             sys.exit(f"process {local} has no GPU of its own: run torchrun --nproc_per_node="
@@ -60,16 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.distributed.init_process_group("nccl" if cuda else "gloo")
     if cuda:
         torch.cuda.set_device(device)
-    data = load_data(CONFIG["dataset_options"], hp["seed"])
+    data = load_data(hp["seed"])
     torch.manual_seed(hp["seed"])
     classes, graph_cls = load_networks()
     nets = {role: cls().to(device) for role, cls in classes.items()}
-    ddp = (lambda net: nn.parallel.DistributedDataParallel(  # every trainable network
-        net, device_ids=[local] if cuda else None)) if world > 1 else None
-    recipe, sampler = setup(RECIPE, nets, data, hp, device, INPUTS, graph_cls, rank, world, ddp,
-                            lambda note: print(json.dumps(note)))
-    t0 = time.time()
-    samples = os.path.join(args.out, "samples") if rank == 0 else None
+    ddp = partial(DDP, device_ids=[local] if cuda else None) if world > 1 else None
+    recipe, sampler = setup(RECIPE, nets, data, hp, device, INPUTS, graph_cls, rank, world, ddp)
+    t0, samples = time.time(), os.path.join(args.out, "samples") if rank == 0 else None
     step, metrics = fit(recipe, sampler, hp["total_steps"], 0, Hooks(show=rank == 0), samples)
     if rank == 0:
         os.makedirs(args.out, exist_ok=True)
@@ -79,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
                           "duration_s": round(time.time() - t0, 2)}), flush=True)
     if world > 1:
         torch.distributed.destroy_process_group()
-    return 0
 
 
 if __name__ == "__main__":

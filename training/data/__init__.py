@@ -31,7 +31,13 @@ def names() -> list[str]:
 def load(name: str, options: dict | None = None, seed: int = 0) -> Data:
     if name not in DATASETS:
         raise DataError(f"unknown dataset '{name}'", expected="one of " + ", ".join(names()))
-    return DATASETS.get(name)(dict(options or {}), seed)
+    try:
+        return DATASETS.get(name)(dict(options or {}), seed)
+    except ModuleNotFoundError as err:  # the loaders import scikit-learn plainly, as train.py does
+        if (err.name or "").split(".")[0] != "sklearn":
+            raise
+        raise DataError(f"the '{name}' dataset comes with scikit-learn, which is not installed",
+                        expected="pip install scikit-learn") from None
 
 
 __all__ = ["BUILTIN", "DATASETS", "FILES", "Data", "DataError", "load", "names"]

@@ -1,7 +1,9 @@
 """Built-in datasets, all offline: real ones that ship with scikit-learn or Python, generated ones.
 
 Copied into ``train.py`` by ``training.export``; needs torch, and scikit-learn only for the
-sklearn sets (digits, iris, wine, breast_cancer, diabetes). Each loader is ``fn(options, seed)``.
+sklearn sets (digits, iris, wine, breast_cancer, diabetes), imported by their loaders (the app's
+:func:`training.data.load` turns its absence into a DataError that says to install it). Each
+loader is ``fn(options, seed)``.
 """
 
 from __future__ import annotations
@@ -26,31 +28,20 @@ from training.data.common import (
 
 # layerloom: end local imports
 
-def _val(options: dict) -> float:
-    return option_number(options, "val_fraction", 0.2, 0.0, 0.95)
-
-
-def _sklearn(name: str):
-    try:
-        datasets = importlib.import_module("sklearn.datasets")
-    except ImportError:
-        raise DataError(f"the '{name}' dataset comes with scikit-learn, which is not installed",
-                        expected="pip install scikit-learn") from None
-    return getattr(datasets, f"load_{name}")()
-
 
 # -- images -------------------------------------------------------------------------------------
 
 
 def digits(options: dict, seed: int, flat: bool = False) -> Data:
     """scikit-learn's 1,797 real 8x8 handwritten digits, scaled to zero mean and unit variance."""
-    d = _sklearn("digits")
+    from sklearn.datasets import load_digits  # scikit-learn: for its datasets only
+    d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
     x = (x - 0.3) / 0.4
     y = torch.tensor(d.target, dtype=torch.long)
     if flat:
         x = x.reshape(-1, 64)
-    tr, va = split_rows((x, y), _val(options), seed)
+    tr, va = split_rows((x, y), option_number(options, "val_fraction", 0.2, 0.0, 0.95), seed)
     return Data(tr, va, {"kind": "image", "num_classes": 10, "image_shape": [1, 8, 8],
                          "labels": [str(i) for i in range(10)]})
 
@@ -60,7 +51,8 @@ SHAPE_NAMES = ["circle", "square", "triangle", "cross"]
 
 def shapes(options: dict, seed: int, size: int = 32) -> Data:
     """Generated coloured shapes (class = shape) on a random background with clutter, in [-1, 1]."""
-    n = int(option_number(options, "n", 2000 if size <= 32 else 1000, 2, 100_000, True))
+    n = (int(option_number(options, "n", 2000, 2, 100_000, True)) if size <= 32
+         else int(option_number(options, "n", 1000, 2, 100_000, True)))
     g = torch.Generator().manual_seed(1234 + size)
     y = torch.randint(0, 4, (n,), generator=g)
     coords = torch.arange(size, dtype=torch.float32)
@@ -87,7 +79,7 @@ def shapes(options: dict, seed: int, size: int = 32) -> Data:
         img = img + blob * (torch.rand(n, 3, 1, 1, generator=g) - img) * 0.8
     img = img + 0.04 * torch.randn(img.shape, generator=g)
     x = img.clamp(0, 1) * 2 - 1
-    tr, va = split_rows((x, y), _val(options), seed)
+    tr, va = split_rows((x, y), option_number(options, "val_fraction", 0.2, 0.0, 0.95), seed)
     return Data(tr, va, {"kind": "image", "num_classes": 4, "image_shape": [3, size, size],
                          "labels": SHAPE_NAMES})
 
@@ -181,7 +173,7 @@ def seq_task(options: dict, seed: int, task: str) -> Data:
         length = int(option_number(options, "seq_len", 8, 1, 4096, True))
         src = torch.randint(2, SEQ_VOCAB, (n, length), generator=g)
         tgt = {"copy": src, "reverse": src.flip(1), "sort": src.sort(1)[0]}[task].clone()
-    tr, va = split_rows((src, tgt), _val(options), seed)
+    tr, va = split_rows((src, tgt), option_number(options, "val_fraction", 0.2, 0.0, 0.95), seed)
     return Data(tr, va, {"kind": "seq", "vocab": SEQ_VOCAB, "bos": BOS, "task": task,
                          "src_len": src.shape[1], "tgt_len": tgt.shape[1]})
 
@@ -251,7 +243,7 @@ def graphs_synth(options: dict, seed: int) -> Data:
         deg = torch.bincount(e[0], minlength=k).clamp(max=7)
         graphs.append((torch.nn.functional.one_hot(deg, 8).float(), e, torch.tensor(label)))
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    n_val = max(1, int(n * _val(options)))
+    n_val = max(1, int(n * option_number(options, "val_fraction", 0.2, 0.0, 0.95)))
     return GraphList([graphs[i] for i in perm[n_val:]], [graphs[i] for i in perm[:n_val]],
                 {"kind": "graphs", "num_classes": 2, "features": 8,
                  "labels": ["ring", "tree"]})
@@ -261,17 +253,18 @@ def graphs_synth(options: dict, seed: int) -> Data:
 
 
 def tabular(options: dict, seed: int, name: str) -> Data:
-    d = _sklearn(name)
+    import sklearn.datasets  # scikit-learn: for its datasets only
+    d = getattr(sklearn.datasets, f"load_{name}")()
     x = torch.tensor(d.data, dtype=torch.float32)
     if name == "diabetes":
         y = torch.tensor(d.target, dtype=torch.float32).unsqueeze(1)
-        tr, va = split_rows((x, y), _val(options), seed)
+        tr, va = split_rows((x, y), option_number(options, "val_fraction", 0.2, 0.0, 0.95), seed)
         tr, va, _ = standardize(tr, va, 0)
         tr, va, stats = standardize(tr, va, 1)
         return Data(tr, va, {"kind": "tabular", "features": x.shape[1], "targets": 1,
                              "target_std": float(stats["std"].flatten()[0])})
     y = torch.tensor(d.target, dtype=torch.long)
-    tr, va = split_rows((x, y), _val(options), seed)
+    tr, va = split_rows((x, y), option_number(options, "val_fraction", 0.2, 0.0, 0.95), seed)
     tr, va, _ = standardize(tr, va, 0)
     return Data(tr, va, {"kind": "tabular", "features": x.shape[1],
                          "num_classes": int(y.max()) + 1,

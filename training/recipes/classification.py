@@ -32,12 +32,11 @@ class ClassificationRecipe(Recipe):
         return lambda: delattr(self, "loss")
 
     def train_step(self, batch, step):
-        x, y = batch[0], batch[1]
-        loss, logits = self.loss(x, y)
+        loss, logits = self.loss(batch[0], batch[1])
         self.opt.step(loss)
         if not self.logs_after(step):
             return {"loss": loss}
-        return {"loss": loss, "accuracy": (logits.detach().argmax(-1) == y).float().mean()}
+        return {"loss": loss, "accuracy": (logits.detach().argmax(-1) == batch[1]).float().mean()}
 
     @torch.no_grad()
     def evaluate(self):
@@ -46,8 +45,7 @@ class ClassificationRecipe(Recipe):
             with self.autocast():
                 logits = first(self.nets["net"](x)).float()
             loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(-1) == y).sum())
-            total += len(y)
+            correct, total = correct + int((logits.argmax(-1) == y).sum()), total + len(y)
         return {"loss": loss_sum / max(1, total), "accuracy": correct / max(1, total)}
 
 

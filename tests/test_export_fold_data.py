@@ -1,0 +1,122 @@
+"""The data side of train.py is decided at export (training.fold's facts): dataset options become
+their checked values, a fitting of the data that changes nothing is left out, and the one-line
+docstrings; each is proven with the app's own code, and each falls back to the general code."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+import templates
+from training.data import DataError, load
+from training.export import TrainExportError, export_project, folded_script, train_script
+from training.fold import NO_OP, OPTIONS
+
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def _script(name: str = "mlp-digits", dataset: str | None = None, **options) -> str:
+    project = templates.build(name)
+    if dataset:
+        project.training.dataset = dataset
+    project.training.dataset_options = options
+    return train_script(project)
+
+
+@pytest.mark.timeout(60)
+def test_dataset_options_are_written_in_as_their_checked_values():
+    text = _script(val_fraction=0.3)
+    assert "split_rows((x, y), 0.3, seed)" in text
+    for gone in ("option_number", "class DataError", "_val(", "importlib"):
+        assert gone not in text, gone  # nothing else of the digits loader uses them
+    assert "split_rows((x, y), 0.2, seed)" in _script(), "the loader's default when unset"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("bad, said", [(2.0, "out of range"), ("lots", "'lots'")])
+def test_a_bad_dataset_option_fails_the_export_with_the_loaders_message(bad, said, tmp_path):
+    project = templates.build("mlp-digits")
+    project.training.dataset_options = {"val_fraction": bad}
+    with pytest.raises(DataError) as app:  # what the app says when it loads the data
+        load("digits-flat", project.training.dataset_options)
+    with pytest.raises(TrainExportError, match="val_fraction") as err:
+        export_project(project, tmp_path)
+    assert said in str(err.value) and "a number from 0 to 0.95" in str(err.value)
+    assert app.value.message in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.py"], "no broken train.py"
+
+
+@pytest.mark.timeout(60)
+def test_a_fitting_that_changes_nothing_is_left_out_and_one_that_reshapes_stays():
+    project = templates.build("mlp-digits")  # digits-flat gives [N, 64], the Input takes [N, 64]
+    text, fixed = folded_script(project)
+    assert fixed["recipe.adapt"] is NO_OP and fixed["data.kind"] == "tensors"
+    for gone in ("def adapt", "def fit_input", "recipe.adapt(", 'kind == "tensors"'):
+        assert gone not in text, gone
+    # digits gives [N, 1, 8, 8]: the app reshapes it for the [N, 64] Input, and so does train.py
+    reshaped = _script(dataset="digits")
+    assert "def fit_input" in reshaped and "recipe.adapt(inputs)" in reshaped
+    assert "which the recipe fits the data to" in reshaped
+
+
+@pytest.mark.timeout(60)
+def test_graph_data_keep_their_kind_test_and_the_recipes_own_adapt():
+    text, fixed = folded_script(templates.build("gcn-karate"))
+    assert "data.kind" not in fixed and "recipe.adapt" not in fixed
+    assert 'data.kind == "tensors"' in text and "class OneGraph" in text
+
+
+@pytest.mark.timeout(60)
+def test_file_datasets_keep_their_options_in_config(tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text("a,b,label\n" + "".join(f"{i},{i % 5},{i % 2}\n" for i in range(20)))
+    text = _script(dataset="csv", path=str(f))
+    config = ast.literal_eval(next(s for s in ast.parse(text).body
+                                   if isinstance(s, ast.Assign)).value)
+    assert config["dataset_options"] == {"path": str(f)}
+    assert "split_rows((x, y), 0.2, seed)" in text, "the checked options are folded even so"
+
+
+@pytest.mark.timeout(60)
+def test_every_docstring_of_the_export_is_one_line():
+    tree = ast.parse(_script())
+    docs = [(n.name, ast.get_docstring(n, clean=False)) for n in ast.walk(tree)
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and ast.get_docstring(n)]
+    assert len(docs) > 15 and all("\n" not in d for _, d in docs), [n for n, d in docs if "\n" in d]
+    assert ("autocast", "Mixed precision when asked, else one shared no-op.") in docs
+
+
+@pytest.mark.timeout(60)
+def test_without_scikit_learn_the_app_says_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import fails as if missing
+    with pytest.raises(DataError, match="scikit-learn, which is not installed") as err:
+        load("digits-flat", {})
+    assert err.value.expected == "pip install scikit-learn"
+    _, fixed = folded_script(templates.build("mlp-digits"))  # the export still works
+    assert "recipe.adapt" not in fixed and fixed[OPTIONS] == {}, "not proven: general code"
+
+
+@pytest.mark.timeout(120)
+def test_without_scikit_learn_train_py_names_it(tmp_path):
+    export_project(templates.build("mlp-digits"), tmp_path)
+    hide = ("import runpy, sys; sys.modules['sklearn'] = None; sys.argv = ['train.py']; "
+            "runpy.run_path('train.py', run_name='__main__')")
+    run = subprocess.run([sys.executable, "-I", "-c", hide], cwd=tmp_path, capture_output=True,
+                         text=True, env=ENV, timeout=100)
+    assert run.returncode != 0 and "ModuleNotFoundError" in run.stderr
+    assert "sklearn" in run.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.timeout(60)
+def test_sample_code_goes_only_with_recipes_that_make_samples():
+    """A classifier shows no samples: its train.py has no sampling hook and no loop for one; a
+    language model's keeps both (it prints its generated text)."""
+    classifier, lm = _script(), _script("gpt-small")
+    for gone in ("def sample(", "hooks.sample", "recipe.samples", 'hasattr(recipe, "samples")'):
+        assert gone not in classifier, gone
+    for kept in ("def sample(", "hooks.sample", "def samples("):
+        assert kept in lm, kept
