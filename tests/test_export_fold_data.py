@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
 import templates
+from compiler import build
 from training.data import DataError, load
 from training.export import TrainExportError, export_project, folded_script, train_script
 from training.fold import NO_OP, OPTIONS
@@ -120,3 +122,45 @@ def test_sample_code_goes_only_with_recipes_that_make_samples():
         assert gone not in classifier, gone
     for kept in ("def sample(", "hooks.sample", "def samples("):
         assert kept in lm, kept
+
+
+@pytest.mark.timeout(60)
+def test_first_of_one_output_is_the_output_itself_and_several_keep_it():
+    """``first`` (the first of several outputs) goes when every network returns one tensor: the
+    forward that model.py writes returns that tensor as it is, which the test runs to see."""
+    project = templates.build("mlp-digits")
+    text, fixed = folded_script(project)
+    assert "def first(" not in text and not re.search(r"\bfirst\(", text)
+    assert 'logits = self.nets["net"](x)' in text
+    assert 'logits = self.nets["net"](x).float()' in text, "a method on the call stays on it"
+    out = build(project).instantiate("net")(load("digits-flat").train[0][:3])
+    assert type(out).__name__ == "Tensor", "the fact's proof: one output is returned bare"
+    _, vae_fixed = folded_script(templates.build("vae-digits"))  # its net returns 3 tensors
+    assert "first" not in vae_fixed, "several outputs: a recipe's first() calls stay"
+
+
+@pytest.mark.timeout(30)
+def test_fold_identity_keeps_what_the_call_bound():
+    from training.fold import IDENTITY, fold
+
+    src = ("def f(a, b):\n    x = first(a + b).float()\n    y = first(net(a))[0]\n"
+           "    return first(*a), first(a, b), first(a if b else b)\n")
+    out = fold(src, {"first": IDENTITY})
+    assert "x = (a + b).float()" in out and "y = net(a)[0]" in out
+    assert "first(*a), first(a, b), (a if b else b)" in out
+    assert ast.parse(out)
+
+
+@pytest.mark.timeout(60)
+def test_config_is_laid_out_a_topic_a_line_and_reads_back_equal():
+    text, _ = folded_script(templates.build("mlp-digits"))
+    tree = ast.parse(text)
+    node = next(s for s in tree.body if isinstance(s, ast.Assign)
+                and getattr(s.targets[0], "id", "") == "CONFIG")
+    config = ast.literal_eval(node.value)
+    lines = text.splitlines()[node.lineno:node.end_lineno - 1]
+    assert lines[0].strip() == '"project": "mlp-digits", "dataset": "digits-flat",'
+    assert any(line.strip().startswith('"lr": 0.001') for line in lines), lines
+    assert all(len(line) <= 100 for line in lines)
+    assert len(lines) < len(config), "several short settings share a line"
+    assert config["lr"] == 1e-3 and config["batch_size"] == 64 and config["optimize"] is False

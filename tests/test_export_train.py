@@ -463,4 +463,7 @@ def test_optimized_classification_compiles_forward_and_loss_as_one(tmp_path):
     assert recipe.nets["net"] is nets["net"], "the network itself stays eager"
     step, val = fit(recipe, sampler, 3, 0, Hooks())
     assert step == 3 and 0.0 <= val["accuracy"] <= 1.0
-    assert [n["kind"] for n in notes] == ["compiled"] and notes[0]["seconds"] > 0, notes
+    # the time is said once; it may round to 0.0 s when an earlier test in this process compiled
+    # the same graph (torch.compile's caches make the first step take milliseconds then)
+    assert [n["kind"] for n in notes] == ["compiled"] and notes[0]["seconds"] >= 0, notes
+    assert isinstance(notes[0]["seconds"], float) and notes[0]["step"] == 1, notes

@@ -387,12 +387,11 @@ def fast_kernels(recipe: Recipe) -> None:
     as fp32 ones, while for the matmuls of a small transformer the casts cost more than they save
     (GPT-small: 1.2x slower), and on a CPU without bf16 instructions it is emulated (slower).
     """
-    conv = False
+    conv = any(isinstance(m, nn.modules.conv._ConvNd) for n in recipe.nets.values()
+               for m in n.modules())  # any kind of convolution
     for k, net in recipe.nets.items():
-        convs = [m for m in net.modules() if isinstance(m, nn.modules.conv._ConvNd)]  # any kind
-        if any(isinstance(m, nn.Conv2d) for m in convs):
+        if any(isinstance(m, nn.Conv2d) for m in net.modules()):
             recipe.nets[k] = net.to(memory_format=torch.channels_last)
-        conv = conv or bool(convs)
     cuda = recipe.device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True

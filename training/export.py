@@ -27,7 +27,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from compiler import Project, generate
+from compiler import Project, analyze, generate
 from compiler.codegen import CodegenError, PythonSource, escape_text, verify_source
 from compiler.project import atomic_write_text
 from nodes import syntax
@@ -35,7 +35,7 @@ from nodes import syntax
 from . import recipes
 from .data import BUILTIN, Data, DataError, load
 from .engine import Recipe
-from .fold import MISSING, NO_OP, OPTIONS, fold, setting_read, written_settings
+from .fold import IDENTITY, MISSING, NO_OP, OPTIONS, fold, setting_read, written_settings
 from .plan import Plan, PlanError, prepare
 
 ENGINE = "training.engine"
@@ -335,6 +335,37 @@ def py_literal(value: Any, indent: int = 0) -> str:
                        "train.py")
 
 
+#: how ``CONFIG`` is laid out: one topic a line (wrapped when long), the recipe's own settings last
+CONFIG_TOPICS = (
+    ("project", "dataset", "dataset_options"),
+    ("optimizer", "lr", "betas", "momentum", "weight_decay", "schedule", "warmup_steps",
+     "step_size", "gamma", "grad_clip"),
+    ("batch_size", "epochs", "steps", "log_every", "eval_every", "max_val_samples"),
+    ("seed", "device", "amp", "optimize", "compile"),
+)
+
+
+def config_literal(config: dict) -> str:
+    """``CONFIG``'s dict literal, the settings of one topic on a line (the run, the optimiser,
+    the budget, the device, the recipe's own), as people lay out a config they read and edit:
+    a 100-column line holds several short ones. Each key and value via :func:`py_literal`."""
+    known = {k for topic in CONFIG_TOPICS for k in topic}
+    topics = [*([k for k in topic if k in config] for topic in CONFIG_TOPICS),
+              [k for k in config if k not in known]]
+    lines: list[str] = []
+    for keys in topics:
+        line = ""
+        for k in keys:
+            item = f"{py_literal(k)}: {py_literal(config[k], 4)},"
+            if line and (len(line) + 1 + len(item) > 96 or "\n" in item):
+                lines.append(line)
+                line = ""
+            line = f"{line} {item}" if line else item
+        if line:
+            lines.append(line)
+    return "{\n" + "".join(f"    {line}\n" for line in lines) + "}"
+
+
 def applicable(hp: dict, code_strings: set[str]) -> dict:
     """The settings this run's code reads, without those its choices make moot."""
     keep = {k: v for k, v in hp.items() if k in ALWAYS or k in code_strings}
@@ -491,7 +522,9 @@ def _facts(project: Project, plan: Plan) -> dict[str, Any]:
     """What the export knows of this project beyond its settings, for :mod:`.fold`; each is
     proven here with the app's own code. The dataset's options (``option_number`` calls become
     the checked values). ``data.kind`` is "tensors" when the loader's pieces hold no other data
-    class. ``recipe.adapt`` does nothing when the recipe keeps the base one and, run on the
+    class. ``first`` (the first of several outputs) hands back its argument when every network
+the recipe runs has one output: the recipes call it on those networks' outputs only (SSL's
+target copies are copies of them). ``recipe.adapt`` does nothing when the recipe keeps the base one and, run on the
     loaded data, it changes nothing: the data already has the network inputs' shapes (built-in
     datasets only: they load in a moment, a user's file may take long)."""
     t = project.training
@@ -503,6 +536,9 @@ def _facts(project: Project, plan: Plan) -> dict[str, Any]:
         facts["data.kind"] = Data.kind
     if not hasattr(plan.recipe_cls, "samples"):  # no images or text to show: no sample code
         facts["recipe.samples"] = MISSING
+    networks = analyze(project).networks
+    if all(len(networks[net].outputs()) == 1 for net in plan.roles.values()):
+        facts["first"] = IDENTITY  # model.py's forward returns its one output as it is
     if plan.recipe_cls.adapt is Recipe.adapt and t.dataset in BUILTIN:
         try:
             data = load(t.dataset, t.dataset_options, plan.hyper.seed)
@@ -600,7 +636,7 @@ def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
         "decided at export: only the code they choose is here (to change one, change it in "
         f"Layerloom and export again): {decided}", 97)) if decided else ""
     text = (doc + _import_lines(shaker.imports)
-            + "\n" + decided + "CONFIG = " + py_literal(config) + "\n" + inputs_text
+            + "\n" + decided + "CONFIG = " + config_literal(config) + "\n" + inputs_text
             + _banner("data") + block(data_pieces) + "\n\n\n" + loader
             + _banner("model") + networks + "\n\n" + block(model_side) + "\n\n\n"
             + block(_order(chosen, recipe_mod)) + f"\n\n\nRECIPE = {plan.recipe_cls.__name__}"

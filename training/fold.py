@@ -17,7 +17,8 @@ never folded, nor is a test of anything else (the device), unless the export sta
 by running the app's own code at export: an attribute's value (``"data.kind": "tensors"``), a
 call that does nothing for this project (``"recipe.adapt": NO_OP``: the statement goes), and the
 dataset's options (``OPTIONS``): ``option_number(options, "val_fraction", 0.2, 0.0, 0.95)``
-becomes the checked literal, a bad value raising the loader's own DataError at export.
+becomes the checked literal, a bad value raising the loader's own DataError at export, and a
+function that hands back its argument for this project (``"first": IDENTITY``: the call goes).
 
 Still one path: a folded test takes the value the app reads for this project, so the branch kept
 is the branch the app runs; ``tests/test_export_train.py`` checks that every exported piece is its
@@ -37,6 +38,9 @@ UNKNOWN: Any = object()
 NO_OP: Any = type("NoOp", (), {"__repr__": lambda self: "NO_OP"})()
 #: a fact's value: the exported class has no such attribute (``hasattr`` tests of it are False)
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
+#: a fact's value: the function returns its one argument for this project, so a call of it is
+#: that argument (``first(net(x))`` is ``net(x)`` when every network returns one tensor)
+IDENTITY: Any = type("Identity", (), {"__repr__": lambda self: "IDENTITY"})()
 #: ``fixed``'s key for the dataset's options (not an identifier, so never a setting's name)
 OPTIONS = "dataset options"
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
@@ -255,6 +259,14 @@ def _fold_once(text: str, fixed: dict[str, Any], decided: set[str]) -> str | Non
             indent = lines[node.lineno - 1][:node.col_offset]
             return "\n".join([*lines[:node.lineno - 1], *([f"{indent}pass"] if alone else []),
                               *lines[node.lineno:]])
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                fixed.get(node.func.id, None) is IDENTITY and len(node.args) == 1 and \
+                not node.keywords and not isinstance(node.args[0], ast.Starred):
+            arg = node.args[0]
+            inner = ast.get_source_segment(text, arg) or ""
+            atom = isinstance(arg, (ast.Call, ast.Attribute, ast.Subscript, ast.Name,
+                                    ast.Constant)) and "\n" not in inner
+            return _replace_span(text, node, inner if atom else f"({inner})")
         if not isinstance(node, (ast.IfExp, ast.If)):
             continue
         t, kept = folder.truth(node.test)

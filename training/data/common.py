@@ -75,10 +75,7 @@ class Data:
         part = self.split(split)
         if part[0].device != device:
             return lambda idx: tuple(t[idx].to(device, non_blocking=True) for t in part)
-        if len(part) == 2:  # preloaded (CUDA) or CPU training: no copy call at all
-            a, b = part
-            return lambda idx: (a[idx], b[idx])
-        return lambda idx: tuple(t[idx] for t in part)
+        return lambda idx: tuple(t[idx] for t in part)  # preloaded (CUDA) or CPU: no copy
 
     def batch_len(self, batch: tuple) -> int:
         return int(batch[0].shape[0])
