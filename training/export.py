@@ -523,10 +523,11 @@ def _facts(project: Project, plan: Plan) -> dict[str, Any]:
     proven here with the app's own code. The dataset's options (``option_number`` calls become
     the checked values). ``data.kind`` is "tensors" when the loader's pieces hold no other data
     class. ``first`` (the first of several outputs) hands back its argument when every network
-the recipe runs has one output: the recipes call it on those networks' outputs only (SSL's
-target copies are copies of them). ``recipe.adapt`` does nothing when the recipe keeps the base one and, run on the
-    loaded data, it changes nothing: the data already has the network inputs' shapes (built-in
-    datasets only: they load in a moment, a user's file may take long)."""
+    the recipe runs has one output: the recipes call it on those networks' outputs only (SSL's
+    target copies are copies of them). ``recipe.adapt`` does nothing when the recipe keeps the
+    base one and, run on the loaded data, it changes nothing: the data already has the network
+    inputs' shapes (built-in datasets only: they load in a moment, a user's file may take
+    long)."""
     t = project.training
     facts: dict[str, Any] = {OPTIONS: dict(t.dataset_options)}
     loader = _Shaker({}, facts).run(_loader(t.dataset or "")[1])
