@@ -130,7 +130,7 @@ def test_error_inside_block_names_block_and_node():
 
 
 def test_instance_norm_on_one_pixel_is_refused_before_it_runs():
-    """Found by tests/test_random_graphs.py: check passed, forward raised (checked means it runs)."""
+    """Found by tests/test_random_graphs.py: check passed, forward raised (checked means runs)."""
     p = Project(name="r")
     g = add_network(p, "net")
     g.chain(("io.input", {"shape": ["N", 2, 1, 1]}, "x"),

@@ -95,8 +95,8 @@ def test_exported_train_py_runs_alone_and_under_torchrun(tmp_path):
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
     assert torchrun, "torchrun ships with torch"
     ddp = subprocess.run([torchrun, "--nproc_per_node=2", "train.py", "--steps", "20",
-                          "--out", "ddp", "--device", "cpu"], cwd=tmp_path, capture_output=True, text=True,
-                         env={**env, "OMP_NUM_THREADS": "1"}, timeout=180)
+                          "--out", "ddp", "--device", "cpu"], cwd=tmp_path, capture_output=True,
+                         text=True, env={**env, "OMP_NUM_THREADS": "1"}, timeout=180)
     assert ddp.returncode == 0, ddp.stderr[-2000:]
     last = json.loads(ddp.stdout.strip().splitlines()[-1])
     assert last["finished"] == 20 and last["world_size"] == 2
