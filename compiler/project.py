@@ -491,6 +491,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 
     The target keeps its mode (mkstemp would make it 0600); a new file gets 0666 less the umask.
     """
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """:func:`atomic_write_text` for bytes (a data file the export copies)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(path)
     try:
@@ -499,8 +504,8 @@ def atomic_write_text(path: Path, text: str) -> None:
         mode = _new_file_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fchmod(fh.fileno(), mode)
             os.fsync(fh.fileno())

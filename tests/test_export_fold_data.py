@@ -16,7 +16,7 @@ import templates
 from compiler import build
 from training.data import DataError, load
 from training.export import TrainExportError, export_project, folded_script, train_script
-from training.fold import NO_OP, OPTIONS
+from training.fold import NO_OP
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
@@ -92,25 +92,67 @@ def test_every_docstring_of_the_export_is_one_line():
     assert ("autocast", "Mixed precision when asked, else one shared no-op.") in docs
 
 
+SHIPPED = ("digits", "iris", "wine", "breast_cancer", "diabetes")
+
+
 @pytest.mark.timeout(60)
-def test_without_scikit_learn_the_app_says_to_install_it(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import fails as if missing
-    with pytest.raises(DataError, match="scikit-learn, which is not installed") as err:
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_data_files_equal_scikit_learns_copies(name):
+    """assets/data holds scikit-learn's arrays as they are (saved once), read without pickle."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    import numpy as np
+
+    from training.data.builtin import shipped
+
+    ref, ours = getattr(datasets, f"load_{name}")(), shipped(name)
+    assert np.array_equal(ours["images" if name == "digits" else "data"],
+                          ref.images if name == "digits" else ref.data)
+    assert np.array_equal(ours["target"], ref.target)
+    if name not in ("digits", "diabetes"):  # the tables with class names
+        assert list(ours["target_names"]) == list(ref.target_names)
+
+
+@pytest.mark.timeout(60)
+def test_the_shipped_sets_load_without_scikit_learn(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # an import of it would fail
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    for name in (*SHIPPED, "digits-flat"):
+        data = load(name, {})
+        assert data.size("train") + data.size("val") in (1797, 150, 178, 569, 442), name
+    assert load("iris").info["labels"] == ["setosa", "versicolor", "virginica"]
+
+
+@pytest.mark.timeout(60)
+def test_a_missing_data_file_is_a_data_error_naming_it(monkeypatch, tmp_path):
+    from training.data import builtin
+
+    monkeypatch.setattr(builtin, "DATA_DIR", str(tmp_path))
+    with pytest.raises(DataError, match="digits.npz") as err:
         load("digits-flat", {})
-    assert err.value.expected == "pip install scikit-learn"
-    _, fixed = folded_script(templates.build("mlp-digits"))  # the export still works
-    assert "recipe.adapt" not in fixed and fixed[OPTIONS] == {}, "not proven: general code"
+    assert "reinstall" in err.value.expected
 
 
 @pytest.mark.timeout(120)
-def test_without_scikit_learn_train_py_names_it(tmp_path):
-    export_project(templates.build("mlp-digits"), tmp_path)
-    hide = ("import runpy, sys; sys.modules['sklearn'] = None; sys.argv = ['train.py']; "
-            "runpy.run_path('train.py', run_name='__main__')")
+def test_train_py_of_digits_trains_with_torch_and_numpy_alone(tmp_path):
+    """The export writes digits.npz beside train.py (and only the files it reads), and the
+    script trains with scikit-learn unimportable, from another working folder."""
+    written = export_project(templates.build("mlp-digits"), tmp_path / "out")
+    assert sorted(p.name for p in written if p.suffix == ".npz") == ["digits.npz"]
+    assert "DATA_DIR = os.path.dirname(os.path.abspath(__file__))" in \
+        (tmp_path / "out" / "train.py").read_text()
+    hide = ("import runpy, sys; sys.modules['sklearn'] = None; sys.path.insert(0, 'out'); "
+            "sys.argv = ['train.py', '--steps', '20', '--out', 'ck']; "
+            "runpy.run_path('out/train.py', run_name='__main__')")
     run = subprocess.run([sys.executable, "-I", "-c", hide], cwd=tmp_path, capture_output=True,
                          text=True, env=ENV, timeout=100)
-    assert run.returncode != 0 and "ModuleNotFoundError" in run.stderr
-    assert "sklearn" in run.stderr.strip().splitlines()[-1]
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert '"finished": 20' in run.stdout
+    iris = templates.build("mlp-digits")
+    iris.training.dataset = "iris"
+    assert "iris.npz" in {p.name for p in export_project(iris, tmp_path / "iris")}
+    shapes = templates.build("mlp-digits")
+    shapes.training.dataset = "shapes32"  # generated: no data file
+    assert not [p for p in export_project(shapes, tmp_path / "shapes") if p.suffix == ".npz"]
 
 
 @pytest.mark.timeout(60)

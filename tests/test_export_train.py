@@ -27,11 +27,12 @@ QUICK = {"max_val_samples": 32, "sample_length": 16}
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 # Runs every export folder given on the command line in one interpreter (torch is imported once):
-# each train.py as __main__, with its own model.py, for a few steps. Only torch (and numpy,
-# scikit-learn for its datasets) can be imported: the interpreter runs isolated (-I) from a
-# folder outside the checkout.
+# each train.py as __main__, with its own model.py, for a few steps. Only torch and numpy can be
+# imported: the interpreter runs isolated (-I) from a folder outside the checkout, with
+# scikit-learn made unimportable (the export writes the data files it reads beside it).
 DRIVER = """
 import json, os, runpy, sys, io, contextlib
+sys.modules["sklearn"] = None
 out, steps, folders = {}, sys.argv[1], sys.argv[2:]
 for d in folders:
     sys.modules.pop("model", None)
@@ -65,7 +66,8 @@ def _ruff(*paths: Path) -> subprocess.CompletedProcess:
 
 def test_classification_train_py_reads_top_to_bottom(tmp_path):
     written = _export("mlp-digits", tmp_path / "new" / "folder")  # a missing folder is made
-    assert [p.name for p in written] == ["model.py", "train.py", "README.md", "train.sbatch"]
+    assert [p.name for p in written] == ["model.py", "train.py", "digits.npz", "README.md",
+                                         "train.sbatch"]
     for p in written:
         assert stat.S_IMODE(p.stat().st_mode) == 0o644, p
     text = (tmp_path / "new" / "folder" / "train.py").read_text()
@@ -268,8 +270,8 @@ def test_py_literal_round_trips_and_refuses_objects():
 def test_cli_export_writes_through_the_one_service(tmp_path):
     out = tmp_path / "made" / "here"
     assert cli_main(["export", "mlp-digits", "-o", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "model.py", "train.py",
-                                                      "train.sbatch"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "digits.npz", "model.py",
+                                                      "train.py", "train.sbatch"]
     assert cli_main(["export", "mlp-digits", "-o", str(tmp_path / "m"), "--model-only"]) == 0
     assert [p.name for p in (tmp_path / "m").iterdir()] == ["model.py"]
 

@@ -29,11 +29,12 @@ from typing import Any
 
 from compiler import Project, analyze, generate
 from compiler.codegen import CodegenError, PythonSource, escape_text, verify_source
-from compiler.project import atomic_write_text
+from compiler.project import atomic_write_bytes, atomic_write_text
 from nodes import syntax
 
 from . import recipes
 from .data import BUILTIN, Data, DataError, load
+from .data.builtin import DATA_DIR
 from .engine import Recipe
 from .fold import IDENTITY, MISSING, NO_OP, OPTIONS, fold, setting_read, written_settings
 from .plan import Plan, PlanError, prepare
@@ -41,8 +42,11 @@ from .plan import Plan, PlanError, prepare
 ENGINE = "training.engine"
 DATA_MODULES = ("training.data.common", "training.data.builtin", "training.data.files")
 MAIN = "training.standalone"
-#: names the entry point leaves to the export (its placeholders between the local-import markers)
-GENERATED = ("CONFIG", "INPUTS", "RECIPE", "load_data", "load_networks")
+#: names the export writes itself: the entry point's placeholders (between its local-import
+#: markers) and the data files' folder, which in train.py is the script's own
+GENERATED = ("CONFIG", "INPUTS", "RECIPE", "load_data", "load_networks", "DATA_DIR")
+DATA_DIR_TEXT = ("# the data files Layerloom wrote beside this script\n"
+                 "DATA_DIR = os.path.dirname(os.path.abspath(__file__))\n\n\n")
 #: a recipe's class attributes that only the app reads (the Training panel, the plan)
 RECIPE_METADATA = frozenset({"name", "defaults", "metric", "optional_networks", "alternatives"})
 #: settings read by the entry point and the loop whatever the recipe
@@ -254,7 +258,7 @@ class _Shaker:
         self.strings: set[str] = set()  # and every string constant (the settings it reads)
 
     def resolve(self, module: str, name: str) -> Piece | None:
-        if module == MAIN and name in self.provided:
+        if name in self.provided:  # the export writes these itself
             return None
         mod = _module(module)
         if name in mod.pieces:
@@ -544,7 +548,7 @@ def _facts(project: Project, plan: Plan) -> dict[str, Any]:
         try:
             data = load(t.dataset, t.dataset_options, plan.hyper.seed)
         except DataError:
-            return facts  # scikit-learn missing here, say: the script keeps the general code
+            return facts  # a data file missing here: the script keeps the general code
         recipe = SimpleNamespace(networks=plan.recipe_cls.networks, data=data)
         before, state = (data.train, data.val), dict(vars(recipe))
         try:
@@ -629,16 +633,16 @@ def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
            f"recipe on {escape_text(t.dataset or '')} (exported by Layerloom).\n\n"
            "    python train.py [--steps N | --epochs N] [--device cpu|cuda] [--optimize]\n"
            "    torchrun --nproc_per_node=2 train.py   # DistributedDataParallel\n\n"
-           "Needs torch (numpy for .npz/.npy data, scikit-learn for its datasets) and model.py "
-           'beside it.\n"""\n\n')
+           'Needs torch (and numpy for .npz/.npy data) and model.py beside it.\n"""\n\n')
     decided = ", ".join(f"{k}={py_literal(fixed[k])}" if k in fixed else k  # an option: said
                         for k in sorted(shaker.decided))
     decided = "".join(f"# {line}\n" for line in textwrap.wrap(
         "decided at export: only the code they choose is here (to change one, change it in "
         f"Layerloom and export again): {decided}", 97)) if decided else ""
+    data_dir = DATA_DIR_TEXT if "DATA_DIR" in _refs(syntax.parse(block(data_pieces)))[0] else ""
     text = (doc + _import_lines(shaker.imports)
             + "\n" + decided + "CONFIG = " + config_literal(config) + "\n" + inputs_text
-            + _banner("data") + block(data_pieces) + "\n\n\n" + loader
+            + _banner("data") + data_dir + block(data_pieces) + "\n\n\n" + loader
             + _banner("model") + networks + "\n\n" + block(model_side) + "\n\n\n"
             + block(_order(chosen, recipe_mod)) + f"\n\n\nRECIPE = {plan.recipe_cls.__name__}"
             + _banner("loop") + block(loop_side)
@@ -657,10 +661,10 @@ Exported from Layerloom: plain PyTorch, yours to change.
 * `model.py`: the network(s) (`NETWORKS` maps names to classes).
 * `train.py`: the settings (`CONFIG`), the `{dataset}` data, the {recipe} recipe, the loop and
   `main`: the same code that trains in Layerloom.
-* `train.sbatch`: the same on a SLURM cluster.
+* `train.sbatch`: the same on a SLURM cluster.{data}
 
 ```
-pip install torch numpy            # plus scikit-learn for its datasets (digits, iris, ...)
+pip install torch numpy
 python train.py --steps 200        # or --epochs N; --device cuda; --out DIR
 python train.py --optimize         # torch.compile, channels-last, fused optimisers
 torchrun --nproc_per_node=2 train.py   # DistributedDataParallel (gloo on CPU, NCCL on CUDA)
@@ -704,6 +708,17 @@ srun torchrun --nnodes="$SLURM_NNODES" --nproc_per_node="$SLURM_GPUS_PER_NODE" \
 """
 
 
+def shipped_files(script: str) -> dict[str, bytes]:
+    """The data files a train.py reads (``shipped("digits")``, ``tabular(options, seed,
+    "iris")``): each shipped file whose name a string of the script holds, when it loads any."""
+    if "def shipped(" not in script:
+        return {}
+    strings = {n.value for n in ast.walk(syntax.parse(script))
+               if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    return {p.name: p.read_bytes() for p in sorted(Path(DATA_DIR).glob("*.npz"))
+            if p.stem in strings}
+
+
 def export_project(project: Project, folder: str | Path, *, model_only: bool = False,
                    source: PythonSource | None = None) -> list[Path]:
     """Write ``model.py`` and, for a project with a training recipe, ``train.py``,
@@ -715,7 +730,7 @@ def export_project(project: Project, folder: str | Path, *, model_only: bool = F
     """
     source = source or generate(project)
     verify_source(source.text, source.node_lines)
-    files = {"model.py": source.text}
+    files: dict[str, str | bytes] = {"model.py": source.text}
     problem = None
     if not model_only and project.training.recipe:
         job = re.sub(r"[^A-Za-z0-9_.-]+", "-", project.name).strip("-.")[:60] or "layerloom"
@@ -724,7 +739,11 @@ def export_project(project: Project, folder: str | Path, *, model_only: bool = F
         except (PlanError, CodegenError) as err:  # the model is fine: write it, say the rest
             problem = err
         else:
-            files["README.md"] = README.format(name=project.name.replace("\n", " "),
+            data = shipped_files(str(files["train.py"]))
+            files.update(data)
+            files["README.md"] = README.format(data="".join(
+                f"\n* `{n}`: the data `train.py` reads (Layerloom's copy of it)" for n in data),
+                name=project.name.replace("\n", " "),
                                                recipe=project.training.recipe,
                                                dataset=project.training.dataset)
             files["train.sbatch"] = SBATCH.format(job=job)
@@ -737,7 +756,10 @@ def export_project(project: Project, folder: str | Path, *, model_only: bool = F
     written = []
     for name, text in files.items():
         path = out / name
-        atomic_write_text(path, text)
+        if isinstance(text, bytes):
+            atomic_write_bytes(path, text)
+        else:
+            atomic_write_text(path, text)
         path.chmod(0o644)
         written.append(path)
     if problem is not None:

@@ -33,11 +33,9 @@ def load(name: str, options: dict | None = None, seed: int = 0) -> Data:
         raise DataError(f"unknown dataset '{name}'", expected="one of " + ", ".join(names()))
     try:
         return DATASETS.get(name)(dict(options or {}), seed)
-    except ModuleNotFoundError as err:  # the loaders import scikit-learn plainly, as train.py does
-        if (err.name or "").split(".")[0] != "sklearn":
-            raise
-        raise DataError(f"the '{name}' dataset comes with scikit-learn, which is not installed",
-                        expected="pip install scikit-learn") from None
+    except FileNotFoundError as err:  # a shipped data file gone from the install
+        raise DataError(f"the '{name}' dataset's file is missing: {err.filename}",
+                        expected="Layerloom's assets/data files (reinstall Layerloom)") from None
 
 
 __all__ = ["BUILTIN", "DATASETS", "FILES", "Data", "DataError", "load", "names"]

@@ -1,17 +1,19 @@
-"""Built-in datasets, all offline: real ones that ship with scikit-learn or Python, generated ones.
+"""Built-in datasets, all offline: real ones Layerloom ships as data files, generated ones.
 
-Copied into ``train.py`` by ``training.export``; needs torch, and scikit-learn only for the
-sklearn sets (digits, iris, wine, breast_cancer, diabetes), imported by their loaders (the app's
-:func:`training.data.load` turns its absence into a DataError that says to install it). Each
-loader is ``fn(options, seed)``.
+Copied into ``train.py`` by ``training.export``; needs torch, and numpy for the shipped sets
+(digits, iris, wine, breast_cancer, diabetes: scikit-learn's copies of the UCI data, saved once as
+plain arrays in ``assets/data``, which the export writes beside train.py). Each loader is
+``fn(options, seed)``.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import os
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -28,17 +30,25 @@ from training.data.common import (
 
 # layerloom: end local imports
 
+#: the folder of the shipped data files: Layerloom's ``assets/data`` (train.py: its own folder)
+DATA_DIR = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "assets", "data")
+
+
+def shipped(name: str) -> dict:
+    """The arrays of a shipped data file, ``name.npz`` (plain arrays: nothing is unpickled)."""
+    with np.load(os.path.join(DATA_DIR, f"{name}.npz"), allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
 
 # -- images -------------------------------------------------------------------------------------
 
 
 def digits(options: dict, seed: int, flat: bool = False) -> Data:
-    """scikit-learn's 1,797 real 8x8 handwritten digits, scaled to zero mean and unit variance."""
-    from sklearn.datasets import load_digits  # scikit-learn: for its datasets only
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    """1,797 real 8x8 handwritten digits (UCI's, as scikit-learn ships them), standardised."""
+    d = shipped("digits")
+    x = torch.tensor(d["images"], dtype=torch.float32).unsqueeze(1) / 16.0
     x = (x - 0.3) / 0.4
-    y = torch.tensor(d.target, dtype=torch.long)
+    y = torch.tensor(d["target"], dtype=torch.long)
     if flat:
         x = x.reshape(-1, 64)
     tr, va = split_rows((x, y), option_number(options, "val_fraction", 0.2, 0.0, 0.95), seed)
@@ -253,22 +263,22 @@ def graphs_synth(options: dict, seed: int) -> Data:
 
 
 def tabular(options: dict, seed: int, name: str) -> Data:
-    import sklearn.datasets  # scikit-learn: for its datasets only
-    d = getattr(sklearn.datasets, f"load_{name}")()
-    x = torch.tensor(d.data, dtype=torch.float32)
+    """A small real table (UCI's, as scikit-learn ships it), its features standardised."""
+    d = shipped(name)
+    x = torch.tensor(d["data"], dtype=torch.float32)
     if name == "diabetes":
-        y = torch.tensor(d.target, dtype=torch.float32).unsqueeze(1)
+        y = torch.tensor(d["target"], dtype=torch.float32).unsqueeze(1)
         tr, va = split_rows((x, y), option_number(options, "val_fraction", 0.2, 0.0, 0.95), seed)
         tr, va, _ = standardize(tr, va, 0)
         tr, va, stats = standardize(tr, va, 1)
         return Data(tr, va, {"kind": "tabular", "features": x.shape[1], "targets": 1,
                              "target_std": float(stats["std"].flatten()[0])})
-    y = torch.tensor(d.target, dtype=torch.long)
+    y = torch.tensor(d["target"], dtype=torch.long)
     tr, va = split_rows((x, y), option_number(options, "val_fraction", 0.2, 0.0, 0.95), seed)
     tr, va, _ = standardize(tr, va, 0)
     return Data(tr, va, {"kind": "tabular", "features": x.shape[1],
                          "num_classes": int(y.max()) + 1,
-                         "labels": [str(s) for s in d.target_names]})
+                         "labels": [str(s) for s in d["target_names"]]})
 
 
 BUILTIN: dict[str, Callable[[dict, int], Data]] = {
