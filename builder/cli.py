@@ -272,7 +272,8 @@ def cmd_new(args: argparse.Namespace) -> int:
     try:
         project = templates.build(args.template)
     except KeyError:
-        raise UsageError(f"no template named '{args.template}' (see 'layerloom templates')") from None
+        raise UsageError(f"no template named '{args.template}' (see 'layerloom templates')") \
+            from None
     out = Path(args.out)
     if out.suffix != ".loom":
         out = out.with_suffix(".loom")

@@ -5,8 +5,8 @@ Typical use::
     from compiler import Project, Graph, analyze, generate, build
     project = Project(name="mlp")
     g = add_network(project, "net")
-    x, h, y = g.chain(("io.input", {"shape": ["N", 64]}, "x"), ("linear.linear", {"out_features": 10}),
-                      ("io.output", {}, "logits"))
+    x, h, y = g.chain(("io.input", {"shape": ["N", 64]}, "x"),
+                      ("linear.linear", {"out_features": 10}), ("io.output", {}, "logits"))
     model = build(project).instantiate()
 """
 
@@ -22,6 +22,6 @@ __all__ = [
     "Analysis", "BlockModel", "BuiltModule", "CodegenError", "Diagnostic", "EdgeModel", "Graph",
     "GraphEditError", "NetworkModel", "NetworkResult", "NodeModel", "NodeResult", "Project",
     "ProjectLoadError", "PythonSource", "add_block", "add_network", "analyze", "build",
-    "build_network", "exec_source", "expand_block", "generate", "load", "loads", "make_block", "ref",
-    "save",
+    "build_network", "exec_source", "expand_block", "generate", "load", "loads", "make_block",
+    "ref", "save",
 ]

@@ -228,8 +228,8 @@ class Graph:
         if src == dst:
             raise GraphEditError(f"'{a.name}' cannot feed itself")
         if "any" not in (sp.kind, dp.kind) and sp.kind != dp.kind:
-            raise GraphEditError(f"'{a.name}.{sp.name}' carries a {sp.kind} but '{b.name}.{dp.name}' "
-                                 f"takes a {dp.kind}")
+            raise GraphEditError(f"'{a.name}.{sp.name}' carries a {sp.kind} but "
+                                 f"'{b.name}.{dp.name}' takes a {dp.kind}")
         if any(e.src == src and e.src_port == sp.name and e.dst == dst and e.dst_port == dp.name
                for e in self.net.edges):
             raise GraphEditError(f"'{a.name}' is already wired to '{b.name}.{dp.name}'")
@@ -366,7 +366,8 @@ def make_block(project: Project, network: str, node_ids: Iterable[str], block_na
     for nid in chosen:
         node = graph.node(nid)
         if registry.get(node.type).role in (Role.INPUT, Role.OUTPUT):
-            raise GraphEditError(f"'{node.name}' is a network input/output and cannot go in a block")
+            raise GraphEditError(f"'{node.name}' is a network input/output and cannot go in a "
+                                 "block")
     block = BlockModel(name=block_name)
     inner = Graph(project, block)
     inner_nodes = [n for n in graph.net.nodes if n.id in chosen]

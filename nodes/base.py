@@ -69,7 +69,10 @@ def _symbol_size(symbol: str, sizes: Mapping[str, int]) -> int:
 
 @dataclass(frozen=True)
 class GraphSpec:
-    """The structure of a (batch of) graph(s): edge index, node-to-graph map. Features travel apart."""
+    """The structure of a (batch of) graph(s): edge index, node-to-graph map.
+
+    Features travel apart.
+    """
 
     nodes: Dim = "V"
     edges: Dim = "E"
@@ -82,7 +85,10 @@ Spec = Union[TensorSpec, GraphSpec]
 
 
 class ShapeError(Exception):
-    """Raised by a node's ``infer`` when its inputs cannot work; becomes a Diagnostic, never a crash."""
+    """Raised by a node's ``infer`` when its inputs cannot work.
+
+    It becomes a Diagnostic, never a crash.
+    """
 
     def __init__(self, message: str, hint: str = "", port: str | None = None) -> None:
         super().__init__(message)

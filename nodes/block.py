@@ -17,7 +17,8 @@ from .registry import register
 
 class BlockParams(Params):
     block: str = Field(min_length=1, max_length=100, description="Which project block this is")
-    repeat: int = Field(1, ge=1, le=1000, description="How many times the block is applied in a row")
+    repeat: int = Field(1, ge=1, le=1000,
+                        description="How many times the block is applied in a row")
     args: dict[str, int | float | bool | str] = Field(
         default_factory=dict, description="Values for the block's own parameters")
 

@@ -42,7 +42,8 @@ class InputParams(Params):
             raise ValueError("shape has more than 6 dimensions")
         for d in v:
             if isinstance(d, str) and d not in SYMBOLS:
-                raise ValueError(f"'{d}' is not a size; use a number or one of {', '.join(SYMBOLS)}")
+                raise ValueError(f"'{d}' is not a size; use a number or one of "
+                                 f"{', '.join(SYMBOLS)}")
             if isinstance(d, int) and not 1 <= d <= 1_000_000:
                 raise ValueError(f"size {d} is out of range (1..1000000)")
         return v

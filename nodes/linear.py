@@ -63,7 +63,8 @@ class Linear(NodeType):
 class EmbeddingParams(Params):
     num_embeddings: int = Field(1000, ge=1, le=10_000_000, description="Vocabulary size")
     embedding_dim: int = Field(64, ge=1, le=100_000, description="Size of each embedding vector")
-    padding_idx: int | None = Field(None, ge=0, le=10_000_000, description="An id whose vector stays zero")
+    padding_idx: int | None = Field(None, ge=0, le=10_000_000,
+                                    description="An id whose vector stays zero")
 
 
 @register

@@ -37,9 +37,9 @@ def residual_hint(a: TensorSpec, b: TensorSpec) -> str:
         big, small = (a, b) if a.dims[2] >= b.dims[2] else (b, a)
         stride = big.dims[2] // small.dims[2] if small.dims[2] else 1
         if stride >= 1 and big.dims[2] == small.dims[2] * stride:
-            return (f"put a 1×1 Conv2d with out_channels={small.dims[1]} and stride={stride} on the "
-                    f"{big.label()} path (the projection shortcut), or change the layers so both "
-                    "paths agree")
+            return (f"put a 1×1 Conv2d with out_channels={small.dims[1]} and stride={stride} "
+                    f"on the {big.label()} path (the projection shortcut), or change the layers "
+                    "so both paths agree")
     if a.rank == b.rank:
         return "insert a Linear or Conv layer on one path so the differing dims agree"
     return "insert a Reshape or Unsqueeze so both tensors have the same rank"
