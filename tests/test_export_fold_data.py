@@ -150,6 +150,10 @@ def test_train_py_of_digits_trains_with_torch_and_numpy_alone(tmp_path):
     iris = templates.build("mlp-digits")
     iris.training.dataset = "iris"
     assert "iris.npz" in {p.name for p in export_project(iris, tmp_path / "iris")}
+    named = templates.build("mlp-digits")
+    named.name = "iris"  # the project's name in CONFIG and the docstring names no data file
+    assert [p.name for p in export_project(named, tmp_path / "named") if p.suffix == ".npz"] \
+        == ["digits.npz"]
     shapes = templates.build("mlp-digits")
     shapes.training.dataset = "shapes32"  # generated: no data file
     assert not [p for p in export_project(shapes, tmp_path / "shapes") if p.suffix == ".npz"]

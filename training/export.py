@@ -710,10 +710,12 @@ srun torchrun --nnodes="$SLURM_NNODES" --nproc_per_node="$SLURM_GPUS_PER_NODE" \
 
 def shipped_files(script: str) -> dict[str, bytes]:
     """The data files a train.py reads (``shipped("digits")``, ``tabular(options, seed,
-    "iris")``): each shipped file whose name a string of the script holds, when it loads any."""
+    "iris")``): each shipped file named by a string inside one of the script's functions, when
+    it loads any (the project's name in the docstring and ``CONFIG`` names no file)."""
     if "def shipped(" not in script:
         return {}
-    strings = {n.value for n in ast.walk(syntax.parse(script))
+    functions = [n for n in syntax.parse(script).body if isinstance(n, ast.FunctionDef)]
+    strings = {n.value for f in functions for n in ast.walk(f)
                if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     return {p.name: p.read_bytes() for p in sorted(Path(DATA_DIR).glob("*.npz"))
             if p.stem in strings}
@@ -741,11 +743,11 @@ def export_project(project: Project, folder: str | Path, *, model_only: bool = F
         else:
             data = shipped_files(str(files["train.py"]))
             files.update(data)
-            files["README.md"] = README.format(data="".join(
-                f"\n* `{n}`: the data `train.py` reads (Layerloom's copy of it)" for n in data),
-                name=project.name.replace("\n", " "),
+            listed = "".join(f"\n* `{n}`: the data `train.py` reads (Layerloom's copy of it)"
+                             for n in data)
+            files["README.md"] = README.format(name=project.name.replace("\n", " "),
                                                recipe=project.training.recipe,
-                                               dataset=project.training.dataset)
+                                               dataset=project.training.dataset, data=listed)
             files["train.sbatch"] = SBATCH.format(job=job)
     if not model_only:  # pretrained.py + a README section when a key map fits (compiler.keymaps)
         from compiler.keymaps import export_files
