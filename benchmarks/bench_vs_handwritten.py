@@ -145,8 +145,9 @@ def engine_step(name: str, batch: tuple, hyper: dict, optimize: bool):
     data = Data(batch, batch, {"num_classes": 4})
     notes: list[dict] = []
     inputs = prepare(project, load_data=False).input_specs
-    recipe, _ = setup(recipe_cls, {"net": net}, data, hp, torch.device("cpu"), inputs,
-                      say=notes.append)
+    recipe = recipe_cls({"net": net}, data, hp, torch.device("cpu"))
+    recipe.adapt(inputs)
+    setup(recipe, say=notes.append)
     return net, (lambda: recipe.train_step(batch, 0)), notes, hp
 
 

@@ -57,11 +57,11 @@ def test_a_fitting_that_changes_nothing_is_left_out_and_one_that_reshapes_stays(
     project = templates.build("mlp-digits")  # digits-flat gives [N, 64], the Input takes [N, 64]
     text, fixed = folded_script(project)
     assert fixed["recipe.adapt"] is NO_OP and fixed["data.kind"] == "tensors"
-    for gone in ("def adapt", "def fit_input", "recipe.adapt(", 'kind == "tensors"'):
+    for gone in ("def adapt", "def fit_input", "recipe.adapt(", 'kind == "tensors"', "INPUTS"):
         assert gone not in text, gone
     # digits gives [N, 1, 8, 8]: the app reshapes it for the [N, 64] Input, and so does train.py
     reshaped = _script(dataset="digits")
-    assert "def fit_input" in reshaped and "recipe.adapt(inputs)" in reshaped
+    assert "def fit_input" in reshaped and "recipe.adapt(INPUTS)" in reshaped
     assert "which the recipe fits the data to" in reshaped
 
 

@@ -459,8 +459,9 @@ def test_optimized_classification_compiles_forward_and_loss_as_one(tmp_path):
     torch.manual_seed(0)
     nets = {role: plan.built.instantiate(net) for role, net in plan.roles.items()}
     notes: list[dict] = []
-    recipe, sampler = setup(plan.recipe_cls, nets, plan.data, hp, torch.device("cpu"),
-                            plan.input_specs, plan.graph_cls, say=notes.append)
+    recipe = plan.recipe_cls(nets, plan.data, hp, torch.device("cpu"), plan.graph_cls)
+    recipe.adapt(plan.input_specs)
+    sampler = setup(recipe, say=notes.append)
     assert "loss" in vars(recipe), "the instance's loss is the compiled function"
     assert recipe.nets["net"] is nets["net"], "the network itself stays eager"
     step, val = fit(recipe, sampler, 3, 0, Hooks())

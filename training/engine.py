@@ -346,19 +346,19 @@ class DivergenceWatch:
         return None
 
 
-def setup(recipe_cls: type[Recipe], nets: dict[str, nn.Module], data: Any, hp: dict,
-          device: torch.device, inputs: dict, graph_cls: Any = None, rank: int = 0, world: int = 1,
+def setup(recipe: Recipe, rank: int = 0, world: int = 1,
           wrap: Callable[[nn.Module], nn.Module] | None = None, say: Callable[[dict], None] = (
-              lambda note: print(json.dumps(note), flush=True))) -> tuple[Recipe, Sampler]:
-    """The recipe with its optimisers, and its sampler; sets the budget ``hp["total_steps"]``.
+              lambda note: print(json.dumps(note), flush=True))) -> Sampler:
+    """The recipe's sampler and optimisers; sets the budget ``hp["total_steps"]``.
 
-    Shared by the app's runner and ``train.py``. ``wrap`` (DistributedDataParallel) is applied
-    to every trainable network; ``hp["optimize"]`` turns the optimised mode on (see
-    :func:`speed_up`), whose notes (compile time, a fallback to eager) go to ``say`` (by
-    default printed as JSON lines, as train.py shows them).
+    Shared by the app's runner and ``train.py``, each of which makes the recipe and fits it to
+    its data first (:meth:`Recipe.adapt`, which a project whose data already fits leaves out of
+    its train.py). ``wrap`` (DistributedDataParallel) is applied to every trainable network;
+    ``hp["optimize"]`` turns the optimised mode on (see :func:`speed_up`), whose notes (compile
+    time, a fallback to eager) go to ``say`` (by default printed as JSON lines, as train.py
+    shows them).
     """
-    recipe = recipe_cls(nets, data, hp, device, graph_cls)
-    recipe.adapt(inputs)
+    data, hp, device = recipe.data, recipe.hp, recipe.device
     if device.type == "cuda" and data.kind == "tensors":  # small data: keep it on the GPU
         data.train, data.val = (tuple(t.to(device) for t in p) for p in (data.train, data.val))
     sampler = Sampler(data.size("train"), hp["batch_size"], hp["seed"], rank, world)
@@ -373,7 +373,7 @@ def setup(recipe_cls: type[Recipe], nets: dict[str, nn.Module], data: Any, hp: d
     if hp.get("optimize") or hp.get("compile"):
         speed_up(recipe, say)
     recipe.opt = Optimizers(recipe.param_groups(), hp, total, device)
-    return recipe, sampler
+    return sampler
 
 
 def fast_kernels(recipe: Recipe) -> None:
@@ -423,13 +423,10 @@ def speed_up(recipe: Recipe, say: Callable[[dict], None]) -> None:
     :meth:`Recipe.compile` says what is compiled. When compiling fails, the run goes on in eager
     mode and says why.
     """
-    undo, step_fn, done = recipe.compile(), recipe.train_step, []
+    undo, step_fn = recipe.compile(), recipe.train_step
 
     def first_step(batch: tuple, step: int) -> dict:
-        if done:
-            return step_fn(batch, step)
-        done.append(True)
-        t0 = time.perf_counter()
+        recipe.train_step, t0 = step_fn, time.perf_counter()  # the next steps call it directly
         try:
             out = step_fn(batch, step)
         except Exception as err:  # a model torch.compile cannot handle: train it eagerly
@@ -457,11 +454,11 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
     recipe.train_mode(True)
     # bound once: at a millisecond a step, attribute lookups and dispatch show in throughput
     batch_of, batch_len = recipe.data.batcher("train", recipe.device), recipe.data.batch_len
-    indices, should_stop, train_step = sampler.indices, hooks.should_stop, recipe.train_step
+    indices, should_stop = sampler.indices, hooks.should_stop
     t_last = time.perf_counter()
     while step < total_steps and not should_stop(step):
         batch = batch_of(indices(step))
-        out = train_step(batch, step)
+        out = recipe.train_step(batch, step)  # looked up each step: speed_up replaces it once
         step, seen = step + 1, seen + batch_len(batch)
         out["loss"] = out["loss"].detach()  # keep the number, not the step's autograd graph
         pending.append(out)

@@ -595,14 +595,10 @@ def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
         config["dataset_options"] = dict(t.dataset_options)
     config.update({k: v for k, v in applicable(hp, shaker.strings).items() if v is not None})
     inputs = {k: [(tuple(d), dt) for d, dt in v] for k, v in plan.input_specs.items()}
-    if "INPUTS" not in _refs(main.pieces["main"].node)[0]:
-        inputs_text = ""
-    elif facts.get("recipe.adapt") is NO_OP:
-        inputs_text = ("# each network's input shapes (the data has them already: nothing to "
-                       "fit)\nINPUTS = " + py_literal(inputs) + "\n")
-    else:
-        inputs_text = ("# each network's input shapes, which the recipe fits the data to\n"
-                       "INPUTS = " + py_literal(inputs) + "\n")
+    main_text = main.pieces["main"].text(names, fixed, shaker.decided)
+    inputs_text = "" if "INPUTS" not in _refs(syntax.parse(main_text))[0] else (
+        "# each network's input shapes, which the recipe fits the data to\n"
+        "INPUTS = " + py_literal(inputs) + "\n")  # not when the data fits them already
     recipe_refs = _refs(recipe_piece.node)[0] | {"Recipe"}
     engine = _order(chosen, ENGINE)
     # the constants the base recipe reads go with it (a recipe's module constants), not to the loop
@@ -646,7 +642,7 @@ def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
             + _banner("model") + networks + "\n\n" + block(model_side) + "\n\n\n"
             + block(_order(chosen, recipe_mod)) + f"\n\n\nRECIPE = {plan.recipe_cls.__name__}"
             + _banner("loop") + block(loop_side)
-            + _banner("main") + main.pieces["main"].text(names, fixed, shaker.decided)
+            + _banner("main") + main_text
             + '\n\n\nif __name__ == "__main__":\n    sys.exit(main())\n')
     return re.sub(r"\n{4,}", "\n\n\n", text), fixed, shaker.decided
 

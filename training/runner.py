@@ -343,8 +343,9 @@ def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Ev
     nets = {role: _instantiate(plan, net, init_weights if not resume else None,
                                partial_weights, fits).to(dev)
             for role, net in plan.roles.items()}
-    recipe, sampler = setup(app_recipe(plan.recipe_cls), nets, data, hp, dev, plan.input_specs,
-                            plan.graph_cls, say=note)
+    recipe = app_recipe(plan.recipe_cls)(nets, data, hp, dev, plan.graph_cls)
+    recipe.adapt(plan.input_specs)
+    sampler = setup(recipe, say=note)
     total = hp["total_steps"]
     hp["checkpoint_every"] = hp.get("checkpoint_every") or hp["eval_every"]
 

@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     classes, graph_cls = load_networks()
     nets = {role: cls().to(device) for role, cls in classes.items()}
     ddp = partial(DDP, device_ids=[local] if cuda else None) if world > 1 else None
-    recipe, sampler = setup(RECIPE, nets, data, hp, device, INPUTS, graph_cls, rank, world, ddp)
+    recipe = RECIPE(nets, data, hp, device, graph_cls)
+    recipe.adapt(INPUTS)
+    sampler = setup(recipe, rank, world, ddp)
     t0, samples = time.time(), os.path.join(args.out, "samples") if rank == 0 else None
     step, metrics = fit(recipe, sampler, hp["total_steps"], 0, Hooks(show=rank == 0), samples)
     if rank == 0:
