@@ -2,7 +2,7 @@
 vs the CLI: same model, data, steps and torch threads.
 
     python benchmarks/bench_runner.py [--steps 1000] [--hidden 256] [--batch 128] [--threads 1]
-        [--pairs 15] [--attached-pairs 5] [--part both|runner|attached]
+        [--pairs 15] [--attached-pairs 5] [--part both|runner|attached|calls]
 
 Run it without ``nice``: both sides of a pair must get the priority a user's run gets.
 
@@ -25,6 +25,11 @@ child (the dashboard's class, followed from a Qt event loop polling events.jsonl
 last train metric), pairs alternating. The CPU time of each whole child (start-up included) is
 printed beside it.
 
+``--part calls`` counts instead of timing: the Python-level calls (functions and builtins) a
+step makes in each loop, and which calls the runner adds (a run of 150 steps less one of 50, so
+set-up cancels out). A count does not move with the machine's load, so it shows a change in the
+loop's bookkeeping that the timings' noise would hide.
+
 Enough steps that per-step overhead shows (the bookkeeping is paid every step and at each
 record, every 10 steps: 1000 steps hold 100 records, and 1% of ~1.5 s is 15 ms), and short pairs,
 many of them: on a shared machine the load drifts within seconds, and the two runs of a pair
@@ -34,6 +39,7 @@ must see the same load.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import resource
@@ -42,7 +48,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -220,6 +226,46 @@ def part_attached(a: argparse.Namespace) -> dict:
             "child_cpu_s_app_cli": [[round(x, 2), round(y, 2)] for x, y in cpu]}
 
 
+def calls_per_step(run: Callable[[int, int, int], Timing], hidden: int, batch: int,
+                   steps: tuple[int, int] = (50, 150)) -> collections.Counter:
+    """Python-level calls (functions and builtins, by file and name) per training step: a run
+    of ``steps[1]`` steps less one of ``steps[0]``, over the steps between, so set-up, the
+    final evaluation and the warm-up cancel out. Counted, not timed: the same on a loaded
+    machine as on an idle one."""
+    counts = []
+    for n in steps:
+        c: collections.Counter = collections.Counter()
+
+        def seen(frame: Any, event: str, arg: Any, c: collections.Counter = c) -> None:
+            if event == "call":
+                c[f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}"] += 1
+            elif event == "c_call":
+                c[f"builtin:{getattr(arg, '__qualname__', arg)}"] += 1
+
+        sys.setprofile(seen)
+        try:
+            run(hidden, n, batch)
+        finally:
+            sys.setprofile(None)
+        counts.append(c)
+    per = collections.Counter()
+    for k in counts[0].keys() | counts[1].keys():
+        per[k] = (counts[1][k] - counts[0][k]) / (steps[1] - steps[0])
+    return per
+
+
+def part_calls(a: argparse.Namespace) -> dict:
+    """The runner's bookkeeping as work rather than time: the calls it makes per step beyond
+    the bare loop's, the most frequent first (a train record every 10 steps counts a tenth)."""
+    bare(a.hidden, 20, a.batch)
+    runner(a.hidden, 20, a.batch)
+    b, r = calls_per_step(bare, a.hidden, a.batch), calls_per_step(runner, a.hidden, a.batch)
+    extra = {k: round(r[k] - b[k], 2) for k in r.keys() | b.keys() if abs(r[k] - b[k]) >= 0.1}
+    return {"python_calls_per_step": {"bare": round(sum(b.values()), 1),
+                                      "runner": round(sum(r.values()), 1)},
+            "runner_extra_calls_per_step": dict(sorted(extra.items(), key=lambda kv: -kv[1])[:25])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=1000)
@@ -228,7 +274,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads, pinned for all")
     ap.add_argument("--pairs", type=int, default=15, help="runner/bare pairs (part 1)")
     ap.add_argument("--attached-pairs", type=int, default=5, help="app/CLI pairs (part 2)")
-    ap.add_argument("--part", choices=["both", "runner", "attached"], default="both")
+    ap.add_argument("--part", choices=["both", "runner", "attached", "calls"], default="both")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(a.threads)
@@ -238,6 +284,8 @@ def main() -> None:
         out.update(part_runner(a))
     if a.part in ("both", "attached"):
         out.update(part_attached(a))
+    if a.part == "calls":
+        out.update(part_calls(a))
     out["load_1min_after"] = round(os.getloadavg()[0], 1)
     print(json.dumps(out))
 

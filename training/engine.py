@@ -224,7 +224,10 @@ class Recipe:
             n.train(on)
 
     def val_batches(self, batch_size: int | None = None) -> Iterable[tuple]:
-        """The validation split in order, at most ``max_val_samples`` rows of it."""
+        """The validation split in order, in batches of max(256, batch size) rows.
+
+        With ``max_val_samples`` set (a quick check), only that many of its rows.
+        """
         n, bs = self.data.size("val"), batch_size or max(self.hp["batch_size"], 256)
         if self.hp.get("max_val_samples"):
             n = min(n, int(self.hp["max_val_samples"]))

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 # layerloom: local imports (train.py defines these names above)
-from training.engine import Hooks, fit, setup, unwrap
+from training.engine import Hooks, TrainingFault, fit, setup, unwrap
 
 CONFIG: dict = {}  # the run's settings
 INPUTS: dict = {}  # each network's input shapes, which the recipe fits the data to
@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     recipe.adapt(INPUTS)
     sampler = setup(recipe, rank, world, ddp)
     t0, samples = time.time(), os.path.join(args.out, "samples") if rank == 0 else None
-    step, metrics = fit(recipe, sampler, hp["total_steps"], 0, Hooks(show=rank == 0), samples)
+    try:
+        step, metrics = fit(recipe, sampler, hp["total_steps"], 0, Hooks(show=rank == 0), samples)
+    except TrainingFault as err:  # a loss that became NaN: what happened, and what to change
+        sys.exit(f"{err.reason}: {err.hint}" if err.hint else err.reason)
     if rank == 0:
         os.makedirs(args.out, exist_ok=True)
         nets = {k: unwrap(n).state_dict() for k, n in recipe.nets.items()}  # the weights only
