@@ -82,15 +82,16 @@ def test_eval_forks_the_rng_and_asks_samples_only_of_recipes_that_make_them():
     sampler = Sampler(8, 4, seed=0)
     for cls, want in ((_Evaluating, []), (_Sampling, ["sample at 5 in out"])):
         recipe, hooks = _recipe(cls), _Recorder()
+        hooks.sample_dir = "out"
         torch.manual_seed(11)
         before = torch.get_rng_state()
-        metrics = run_eval(recipe, 5, sampler, hooks, "out")
+        metrics = run_eval(recipe, 5, sampler, hooks)
         assert torch.equal(torch.get_rng_state(), before), "evaluating drew from the run's RNG"
         assert recipe.nets["net"].training, "back in training mode"
         assert hooks.metrics == [{"step": 5, "epoch": 2.5, "split": "val", **metrics}]
         assert [s["text"] for s in hooks.samples] == want
         assert all(s["step"] == 5 for s in hooks.samples)
-    again = run_eval(_recipe(_Evaluating), 5, sampler, _Recorder(), None)
+    again = run_eval(_recipe(_Evaluating), 5, sampler, _Recorder())
     assert again == metrics, "the eval RNG is seeded from the run's seed, not the run's state"
     assert not hasattr(Recipe, "samples"), "train.py of a classifier copies no sampling code"
 

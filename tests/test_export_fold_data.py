@@ -210,3 +210,49 @@ def test_config_is_laid_out_a_topic_a_line_and_reads_back_equal():
     assert all(len(line) <= 100 for line in lines)
     assert len(lines) < len(config), "several short settings share a line"
     assert config["lr"] == 1e-3 and config["batch_size"] == 64 and config["optimize"] is False
+
+
+@pytest.mark.timeout(30)
+def test_fold_returns_decides_the_tests_of_a_call_with_read_only_arguments():
+    from training.fold import Returns, fold
+
+    src = ("def f(nets, hp):\n    if conv(nets):\n        a()\n    if conv(nets) and b():\n"
+           "        c()\n    if conv(make()):\n        d()\n    return 1\n")
+    out = fold(src, {"conv": Returns(False)})
+    assert "a()" not in out and "c()" not in out and "b()" not in out
+    assert "conv(make())" in out, "a call among its arguments may do something: it stays"
+    kept = fold(src, {"conv": Returns(True)})
+    assert "    a()" in kept and "if b():" in kept and "conv(nets)" not in kept
+
+
+@pytest.mark.timeout(120)
+def test_the_optimised_modes_conv_kernels_go_from_a_dense_nets_script_and_stay_in_a_conv_nets():
+    """``convolutional`` is answered at export for the recipe's networks (made on the meta
+    device): an MLP's train.py has no channels-last loop and no CPU bf16 probe (its amp under
+    --optimize is the app's: bf16 on a bf16 GPU, else off); a ResNet's keeps both."""
+    from torch import nn
+
+    from training.engine import convolutional
+    from training.fold import Returns
+
+    mlp, facts = folded_script(templates.build("mlp-digits"))
+    for gone in ("def convolutional", "convolutional(", "cpu_has_fast_bf16", "channels_last"):
+        assert gone not in mlp, gone
+    assert 'recipe.hp["amp"] = "bf16" if cuda and torch.cuda.is_bf16_supported() else "off"' in mlp
+    assert isinstance(facts["convolutional"], Returns) and facts["convolutional"].value is False
+    res, res_facts = folded_script(templates.build("resnet18-small"))
+    assert res_facts["convolutional"].value is True
+    assert "def cpu_has_fast_bf16" in res and "memory_format=torch.channels_last" in res
+    assert "convolutional(" not in res, "a test it decided True keeps its branch, not the call"
+    net = build(templates.build("resnet18-small")).instantiate("net")
+    assert convolutional({"net": net}) and not convolutional({"net": nn.Linear(2, 2)})
+
+
+@pytest.mark.timeout(120)
+def test_a_script_names_a_sample_folder_only_when_its_recipe_makes_samples():
+    mlp = _script()
+    assert "sample_dir" not in mlp and "samples(" not in mlp
+    gan = train_script(templates.build("gan-dcgan-small"))
+    assert 'hasattr(recipe, "samples")' not in gan, "the recipe makes samples: no test of it"
+    assert 'hooks.sample_dir = os.path.join(args.out, "samples")' in gan
+    assert "recipe.samples(step, hooks.sample_dir)" in gan

@@ -282,7 +282,10 @@ class Hooks:
     """What the loop tells the outside world: train.py prints it, the runner streams events.
 
     With ``show`` (train.py's rank 0) progress goes to stdout as JSON lines; else nowhere.
+    ``sample_dir`` is where the recipes that make images write them (None: nowhere).
     """
+
+    sample_dir: str | None = None
 
     def __init__(self, show: bool = False) -> None:
         self.show = show
@@ -390,19 +393,23 @@ def fast_kernels(recipe: Recipe) -> None:
     as fp32 ones, while for the matmuls of a small transformer the casts cost more than they save
     (GPT-small: 1.2x slower), and on a CPU without bf16 instructions it is emulated (slower).
     """
-    conv = any(isinstance(m, nn.modules.conv._ConvNd) for n in recipe.nets.values()
-               for m in n.modules())  # any kind of convolution
-    for k, net in recipe.nets.items():
-        if any(isinstance(m, nn.Conv2d) for m in net.modules()):
-            recipe.nets[k] = net.to(memory_format=torch.channels_last)
+    if convolutional(recipe.nets):
+        for k, net in recipe.nets.items():  # the nets with 2-D convolutions go channels-last
+            if any(isinstance(m, nn.Conv2d) for m in net.modules()):
+                recipe.nets[k] = net.to(memory_format=torch.channels_last)
     cuda = recipe.device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    bf16 = torch.cuda.is_bf16_supported() if cuda else \
-        recipe.device.type == "cpu" and conv and cpu_has_fast_bf16()
     if recipe.hp.get("amp", "auto") == "auto":
-        recipe.hp["amp"] = "bf16" if bf16 else "off"
+        recipe.hp["amp"] = "bf16" if cuda and torch.cuda.is_bf16_supported() else "off"
+        if convolutional(recipe.nets) and recipe.device.type == "cpu" and cpu_has_fast_bf16():
+            recipe.hp["amp"] = "bf16"  # oneDNN's bf16 convolutions
+
+
+def convolutional(nets: dict[str, nn.Module]) -> bool:
+    """Whether a network has a convolution of any kind (train.py has the export's answer)."""
+    return any(isinstance(m, nn.modules.conv._ConvNd) for n in nets.values() for m in n.modules())
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -445,8 +452,8 @@ def speed_up(recipe: Recipe, say: Callable[[dict], None]) -> None:
     recipe.train_step = first_step
 
 
-def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hooks: Hooks,
-        sample_dir: str | None = None) -> tuple[int, dict]:
+def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int,
+        hooks: Hooks) -> tuple[int, dict]:
     """Train from ``start_step`` to ``total_steps``; returns (last step, last val metrics).
 
     Losses stay on the device between log points (no sync per step); a non-finite loss is found
@@ -479,13 +486,12 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int, hoo
                           "samples_per_s": seen / max(1e-9, time.perf_counter() - t_last)})
             pending, seen, t_last = [], 0, time.perf_counter()
         if (eval_every and step % eval_every == 0) or step == total_steps:
-            last_val = run_eval(recipe, step, sampler, hooks, sample_dir)
+            last_val = run_eval(recipe, step, sampler, hooks)
             t_last = time.perf_counter()
     return step, last_val
 
 
-def run_eval(recipe: Recipe, step: int, sampler: Sampler, hooks: Hooks,
-             sample_dir: str | None) -> dict:
+def run_eval(recipe: Recipe, step: int, sampler: Sampler, hooks: Hooks) -> dict:
     """Validation and samples under a forked RNG, so evaluating never changes the training run.
 
     An error here ends the run (nothing trains on after it), so no ``finally`` restores the mode.
@@ -499,7 +505,7 @@ def run_eval(recipe: Recipe, step: int, sampler: Sampler, hooks: Hooks,
             hooks.metric({"step": step, "epoch": step / sampler.steps_per_epoch, "split": "val",
                           **metrics})
         if hasattr(recipe, "samples"):  # the recipes that make images or text
-            for s in recipe.samples(step, sample_dir):
+            for s in recipe.samples(step, hooks.sample_dir):
                 hooks.sample({"step": step, **s})
         recipe.train_mode(True)
     return metrics

@@ -27,6 +27,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import torch
+
 from compiler import Project, analyze, generate
 from compiler.codegen import CodegenError, PythonSource, escape_text, verify_source
 from compiler.project import atomic_write_bytes, atomic_write_text
@@ -35,8 +37,18 @@ from nodes import syntax
 from . import recipes
 from .data import BUILTIN, Data, DataError, load
 from .data.builtin import DATA_DIR
-from .engine import Recipe
-from .fold import IDENTITY, MISSING, NO_OP, OPTIONS, fold, setting_read, written_settings
+from .engine import Recipe, convolutional
+from .fold import (
+    HAS,
+    IDENTITY,
+    MISSING,
+    NO_OP,
+    OPTIONS,
+    Returns,
+    fold,
+    setting_read,
+    written_settings,
+)
 from .plan import Plan, PlanError, prepare
 
 ENGINE = "training.engine"
@@ -523,15 +535,16 @@ def folded_script(project: Project) -> tuple[str, dict[str, Any]]:
 
 
 def _facts(project: Project, plan: Plan) -> dict[str, Any]:
-    """What the export knows of this project beyond its settings, for :mod:`.fold`; each is
-    proven here with the app's own code. The dataset's options (``option_number`` calls become
-    the checked values). ``data.kind`` is "tensors" when the loader's pieces hold no other data
+    """What the export knows of this project beyond its settings, for :mod:`.fold`; each is proven
+    here with the app's own code. The dataset's options (``option_number`` calls become the
+    checked values). ``data.kind`` is "tensors" when the loader's pieces hold no other data
     class. ``first`` (the first of several outputs) hands back its argument when every network
     the recipe runs has one output: the recipes call it on those networks' outputs only (SSL's
-    target copies are copies of them). ``recipe.adapt`` does nothing when the recipe keeps the
-    base one and, run on the loaded data, it changes nothing: the data already has the network
-    inputs' shapes (built-in datasets only: they load in a moment, a user's file may take
-    long)."""
+    target copies are copies of them). ``convolutional`` (whether the optimised mode's conv-net
+    kernels apply) is its answer for the recipe's networks. ``recipe.adapt`` does nothing when
+    the recipe keeps the base one and, run on the loaded data, it changes nothing: the data
+    already has the network inputs' shapes (built-in datasets only: they load in a moment, a
+    user's file may take long)."""
     t = project.training
     facts: dict[str, Any] = {OPTIONS: dict(t.dataset_options)}
     loader = _Shaker({}, facts).run(_loader(t.dataset or "")[1])
@@ -539,9 +552,15 @@ def _facts(project: Project, plan: Plan) -> dict[str, Any]:
              and any(getattr(b, "id", None) == "Data" for b in p.node.bases)}
     if not kinds:
         facts["data.kind"] = Data.kind
-    if not hasattr(plan.recipe_cls, "samples"):  # no images or text to show: no sample code
-        facts["recipe.samples"] = MISSING
+    # no images or text to show: no sample code; else no test of it
+    facts["recipe.samples"] = HAS if hasattr(plan.recipe_cls, "samples") else MISSING
     networks = analyze(project).networks
+    try:
+        with torch.device("meta"):  # the modules' structure, without memory for their weights
+            nets = {role: plan.built.instantiate(net) for role, net in plan.roles.items()}
+        facts["convolutional"] = Returns(convolutional(nets))
+    except Exception:  # noqa: BLE001 (a module that cannot be made on "meta": the test stays)
+        pass
     if all(len(networks[net].outputs()) == 1 for net in plan.roles.values()):
         facts["first"] = IDENTITY  # model.py's forward returns its one output as it is
     if plan.recipe_cls.adapt is Recipe.adapt and t.dataset in BUILTIN:

@@ -15,7 +15,8 @@ or the code writes (``steps``, ``optimize``, ``total_steps``, ``amp`` under ``--
 never folded, nor is a test of anything else (the device), unless the export states it as a fact:
 ``fixed`` may also hold what the export knows of this project beyond its settings, each proven
 by running the app's own code at export: an attribute's value (``"data.kind": "tensors"``), a
-call that does nothing for this project (``"recipe.adapt": NO_OP``: the statement goes), and the
+call that does nothing for this project (``"recipe.adapt": NO_OP``: the statement goes), what a
+call returns for it (``"convolutional": Returns(False)``: an MLP's tests of it fold), and the
 dataset's options (``OPTIONS``): ``option_number(options, "val_fraction", 0.2, 0.0, 0.95)``
 becomes the checked literal, a bad value raising the loader's own DataError at export, and a
 function that hands back its argument for this project (``"first": IDENTITY``: the call goes).
@@ -38,9 +39,25 @@ UNKNOWN: Any = object()
 NO_OP: Any = type("NoOp", (), {"__repr__": lambda self: "NO_OP"})()
 #: a fact's value: the exported class has no such attribute (``hasattr`` tests of it are False)
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
+#: a fact's value: the exported class has the attribute (``hasattr`` tests of it are True)
+HAS: Any = type("Has", (), {"__repr__": lambda self: "HAS"})()
 #: a fact's value: the function returns its one argument for this project, so a call of it is
 #: that argument (``first(net(x))`` is ``net(x)`` when every network returns one tensor)
 IDENTITY: Any = type("Identity", (), {"__repr__": lambda self: "IDENTITY"})()
+
+
+class Returns:
+    """A fact's value: the call returns ``value`` for this project, whatever it is given (its
+    arguments are reads, so leaving the call out changes nothing): ``convolutional(recipe.nets)``
+    is False for an MLP, and the tests it decides fold as a setting's would."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Returns({self.value!r})"
+
+
 #: ``fixed``'s key for the dataset's options (not an identifier, so never a setting's name)
 OPTIONS = "dataset options"
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
@@ -148,6 +165,10 @@ class _Folder:
                 return UNKNOWN if v is UNKNOWN else _CASTS[node.func.id](v)
             except (TypeError, ValueError):
                 return UNKNOWN
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                isinstance(self.fixed.get(node.func.id), Returns) and not node.keywords and \
+                all(_pure(a) for a in node.args):
+            return self.fixed[node.func.id].value
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "hasattr" and \
                 len(node.args) == 2 and isinstance(node.args[1], ast.Constant):
             # a fact "recipe.samples" of HAS or MISSING: whether the exported class defines it

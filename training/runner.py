@@ -371,12 +371,13 @@ def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Ev
         emit({"event": "checkpoint", "step": step, "path": str(ckpt_path)})
 
     hooks = _Emitter(emit, control, save, hp["checkpoint_every"], start)
+    hooks.sample_dir = str(run_dir / "samples")
     for partial in fits:  # the user said yes to these before the run: say them in its log
         hooks.warning({"kind": "weights", "step": start, "message": partial.text(),
                        "hint": "these tensors start from fresh values; the rest continue from "
                                "the project's weights", "reinitialised": partial.reinitialised})
     try:
-        step, val = fit(recipe, sampler, total, start, hooks, str(run_dir / "samples"))
+        step, val = fit(recipe, sampler, total, start, hooks)
     except TrainingFault as err:
         err.step = err.step or hooks.step
         raise

@@ -67,9 +67,11 @@ def main(argv: list[str] | None = None) -> None:
     recipe = RECIPE(nets, data, hp, device, graph_cls)
     recipe.adapt(INPUTS)
     sampler = setup(recipe, rank, world, ddp)
-    t0, samples = time.time(), os.path.join(args.out, "samples") if rank == 0 else None
+    hooks, t0 = Hooks(show=rank == 0), time.time()
+    if hasattr(recipe, "samples") and rank == 0:  # the images it makes
+        hooks.sample_dir = os.path.join(args.out, "samples")
     try:
-        step, metrics = fit(recipe, sampler, hp["total_steps"], 0, Hooks(show=rank == 0), samples)
+        step, metrics = fit(recipe, sampler, hp["total_steps"], 0, hooks)
     except TrainingFault as err:  # a loss that became NaN: what happened, and what to change
         sys.exit(f"{err.reason}: {err.hint}" if err.hint else err.reason)
     if rank == 0:
