@@ -205,7 +205,8 @@ def test_config_is_laid_out_a_topic_a_line_and_reads_back_equal():
                 and getattr(s.targets[0], "id", "") == "CONFIG")
     config = ast.literal_eval(node.value)
     lines = text.splitlines()[node.lineno:node.end_lineno - 1]
-    assert lines[0].strip() == '"project": "mlp-digits", "dataset": "digits-flat",'
+    assert lines[0].strip() == \
+        '"project": "mlp-digits", "dataset": "digits-flat", "networks": ["net"],'
     assert any(line.strip().startswith('"lr": 0.001') for line in lines), lines
     assert all(len(line) <= 100 for line in lines)
     assert len(lines) < len(config), "several short settings share a line"

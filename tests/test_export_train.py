@@ -36,6 +36,7 @@ sys.modules["sklearn"] = None
 out, steps, folders = {}, sys.argv[1], sys.argv[2:]
 for d in folders:
     sys.modules.pop("model", None)
+    sys.path.insert(0, d)  # as `python train.py` puts the script's folder first
     sys.argv = ["train.py", "--steps", steps, "--out", os.path.join(d, "ck")]
     buf = io.StringIO()
     try:
@@ -46,6 +47,7 @@ for d in folders:
         code = e.code
     except Exception as e:
         code = f"{type(e).__name__}: {e}"
+    sys.path.remove(d)
     lines = buf.getvalue().strip().splitlines()
     out[os.path.basename(d)] = {"code": code, "last": lines[-1] if lines else ""}
 print(json.dumps(out))
@@ -59,9 +61,12 @@ def _export(name: str, folder: Path, **hyper) -> list[Path]:
 
 
 def _ruff(*paths: Path) -> subprocess.CompletedProcess:
+    """ruff on each export as its user runs it: in the export's folder, where ``model`` is the
+    script's own (first-party) module."""
     assert RUFF, "ruff is a test dependency"
-    return subprocess.run([RUFF, *RUFF_ARGS, *map(str, paths)], capture_output=True, text=True,
-                          timeout=60)
+    runs = [subprocess.run([RUFF, *RUFF_ARGS, p.name], capture_output=True, text=True,
+                           timeout=60, cwd=p.parent) for p in paths]
+    return next((r for r in runs if r.returncode), runs[0])
 
 
 def test_classification_train_py_reads_top_to_bottom(tmp_path):
@@ -116,7 +121,7 @@ def test_exported_train_py_passes_ruff(names, tmp_path):
 
 def test_exported_train_py_trains_alone(tmp_path):
     _export("mlp-digits", tmp_path, **QUICK)
-    run = subprocess.run([sys.executable, "-I", "train.py", "--steps", "5"], cwd=tmp_path,
+    run = subprocess.run([sys.executable, "-E", "-s", "train.py", "--steps", "5"], cwd=tmp_path,
                          capture_output=True, text=True, env=ENV, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     last = json.loads(run.stdout.strip().splitlines()[-1])
@@ -131,7 +136,7 @@ def test_exported_train_py_says_what_to_change_when_the_loss_becomes_nan(tmp_pat
     text = script.read_text()
     assert '"lr": 0.001,' in text
     script.write_text(text.replace('"lr": 0.001,', '"lr": 1e30,'))
-    run = subprocess.run([sys.executable, "-I", "train.py", "--steps", "4"], cwd=tmp_path,
+    run = subprocess.run([sys.executable, "-E", "-s", "train.py", "--steps", "4"], cwd=tmp_path,
                          capture_output=True, text=True, env=ENV, timeout=120)
     assert run.returncode == 1, (run.stdout[-1000:], run.stderr[-2000:])
     said = run.stderr.strip().splitlines()[-1]
@@ -153,8 +158,8 @@ def test_exported_train_py_trains_as_the_app_does(hyper, tmp_path):
     text = (tmp_path / "out" / "train.py").read_text()
     assert ("clip_grad_norm_" in text) == bool(hyper.get("grad_clip"))
     assert ("def lr_shape" in text) == ("schedule" in hyper)
-    run = subprocess.run([sys.executable, "-I", "train.py", "--steps", "6", "--device", "cpu"],
-                         cwd=tmp_path / "out", capture_output=True, text=True, env=ENV,
+    run = subprocess.run([sys.executable, "-E", "-s", "train.py", "--steps", "6", "--device",
+                          "cpu"], cwd=tmp_path / "out", capture_output=True, text=True, env=ENV,
                          timeout=150)
     assert run.returncode == 0, run.stderr[-2000:]
     script = [json.loads(line) for line in run.stdout.splitlines()
@@ -326,19 +331,27 @@ def test_app_trains_the_pieces_the_export_copies(tmp_path):
     def folded(node: ast.AST, src: str) -> ast.AST:
         lines = src.split("\n")[min([node.lineno, *[d.lineno for d in node.decorator_list]]) - 1:
                                  node.end_lineno]
-        return ast.parse(fold(textwrap.dedent("\n".join(lines)), fixed)).body[0]
+        tree = ast.parse(fold(textwrap.dedent("\n".join(lines)), fixed)).body[0]
+        for n in ast.walk(tree):  # the base recipe is merged into the recipe's class, named so
+            if isinstance(n, ast.Name) and n.id in ("Recipe", "RECIPE"):  # and main's placeholder
+                n.id = "ClassificationRecipe"
+        return tree
+
+    assert "class Recipe" not in text and "class ClassificationRecipe:" in text  # one class
 
     checked = 0
     for s in tree.body:
         if not isinstance(s, (ast.FunctionDef, ast.ClassDef)) or \
-                s.name in ("load_data", "load_networks"):  # generated for this project
+                s.name == "load_data":  # generated for this project
             continue
         orig, src = sources[s.name]
         if isinstance(s, ast.ClassDef):
-            methods = {m.name: m for m in orig.body if isinstance(m, ast.FunctionDef)}
+            merged = [sources["Recipe"]] if s.name == "ClassificationRecipe" else []
+            methods = {m.name: (m, c_src) for c, c_src in [*merged, (orig, src)]
+                       for m in c.body if isinstance(m, ast.FunctionDef)}
             for m in s.body:
                 if isinstance(m, ast.FunctionDef):
-                    want = folded(methods[m.name], src)
+                    want = folded(*methods[m.name])
                     assert ast.dump(_nodoc(m)) == ast.dump(_nodoc(want)), m.name
         else:
             assert ast.dump(_nodoc(s)) == ast.dump(_nodoc(folded(orig, src))), s.name
@@ -475,7 +488,7 @@ def test_optimized_classification_compiles_forward_and_loss_as_one(tmp_path):
     torch.manual_seed(0)
     nets = {role: plan.built.instantiate(net) for role, net in plan.roles.items()}
     notes: list[dict] = []
-    recipe = plan.recipe_cls(nets, plan.data, hp, torch.device("cpu"), plan.graph_cls)
+    recipe = plan.recipe_cls(nets, plan.data, hp, torch.device("cpu"))
     recipe.adapt(plan.input_specs)
     sampler = setup(recipe, say=notes.append)
     assert "loss" in vars(recipe), "the instance's loss is the compiled function"

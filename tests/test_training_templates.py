@@ -87,7 +87,7 @@ def test_exported_train_py_runs_alone_and_under_torchrun(tmp_path):
     for pkg in ("training", "compiler", "nodes", "templates", "layerloom"):
         assert f"import {pkg}" not in script and f"from {pkg}" not in script
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    alone = subprocess.run([sys.executable, "-I", "train.py", "--steps", "20"], cwd=tmp_path,
+    alone = subprocess.run([sys.executable, "-E", "-s", "train.py", "--steps", "20"], cwd=tmp_path,
                            capture_output=True, text=True, env=env, timeout=120)
     assert alone.returncode == 0, alone.stderr[-2000:]
     last = json.loads(alone.stdout.strip().splitlines()[-1])

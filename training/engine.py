@@ -75,6 +75,8 @@ class Optimizers:
     which train.py decides at export (:mod:`training.fold`): it keeps the branch its project uses.
     """
 
+    scheds: dict[str, Any] = {}  # no schedule: the learning rate stays as set (never mutated)
+
     def __init__(self, groups: dict[str, list], hp: dict, total_steps: int,
                  device: torch.device) -> None:
         if hp["optimizer"] == "sgd":
@@ -89,8 +91,6 @@ class Optimizers:
             shape = lr_shape(hp, total_steps)
             self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, shape)
                            for k, o in self.opts.items()}
-        else:
-            self.scheds: dict[str, Any] = {}  # no schedule: the learning rate stays as set
         fp16 = device.type == "cuda" and hp.get("amp") == "fp16"
         self.scalers = {k: torch.amp.GradScaler("cuda", enabled=fp16) for k in self.opts}
 
@@ -147,11 +147,11 @@ class Recipe:
     defaults: dict[str, Any] = {}
     metric: tuple[str, str] = ("loss", "min")
     NO_AUTOCAST = contextlib.nullcontext()  # reusable: nullcontext keeps no state
+    graph_cls: Any = None  # model.py's Graph, for the recipes that build graph inputs (set after)
 
-    def __init__(self, nets: dict[str, nn.Module], data: Any, hp: dict, device: torch.device,
-                 graph_cls: Any = None) -> None:
+    def __init__(self, nets: dict[str, nn.Module], data: Any, hp: dict,
+                 device: torch.device) -> None:
         self.nets, self.data, self.hp, self.device = nets, data, hp, device
-        self.graph_cls = graph_cls
         self.opt: Optimizers | None = None
 
     # -- hooks for subclasses -----------------------------------------------------------------
@@ -464,9 +464,8 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int,
     recipe.train_mode(True)
     # bound once: at a millisecond a step, attribute lookups and dispatch show in throughput
     batch_of, batch_len = recipe.data.batcher("train", recipe.device), recipe.data.batch_len
-    indices, should_stop = sampler.indices, hooks.should_stop
-    t_last = time.perf_counter()
-    while step < total_steps and not should_stop(step):
+    indices, t_last = sampler.indices, time.perf_counter()
+    while step < total_steps and not hooks.should_stop(step):
         batch = batch_of(indices(step))
         out = recipe.train_step(batch, step)  # looked up each step: speed_up replaces it once
         step, seen = step + 1, seen + batch_len(batch)
@@ -491,7 +490,8 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int,
     return step, last_val
 
 
-def run_eval(recipe: Recipe, step: int, sampler: Sampler, hooks: Hooks) -> dict:
+def run_eval(recipe: Recipe, step: int, sampler: Sampler,
+             hooks: Hooks) -> dict:
     """Validation and samples under a forked RNG, so evaluating never changes the training run.
 
     An error here ends the run (nothing trains on after it), so no ``finally`` restores the mode.
@@ -751,7 +751,8 @@ def augment(x: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def linear_probe(encode: Callable[[Tensor], Tensor], recipe: Recipe, ridge: float = 1e-2) -> float:
+def linear_probe(encode: Callable[[Tensor], Tensor], recipe: Recipe,
+                 ridge: float = 1e-2) -> float:
     """Validation accuracy of a ridge-regression classifier on frozen features (closed form)."""
 
     limit = recipe.hp.get("max_val_samples")

@@ -37,7 +37,7 @@ from nodes import syntax
 from . import recipes
 from .data import BUILTIN, Data, DataError, load
 from .data.builtin import DATA_DIR
-from .engine import Recipe, convolutional
+from .engine import Hooks, Recipe, convolutional
 from .fold import (
     HAS,
     IDENTITY,
@@ -56,9 +56,11 @@ DATA_MODULES = ("training.data.common", "training.data.builtin", "training.data.
 MAIN = "training.standalone"
 #: names the export writes itself: the entry point's placeholders (between its local-import
 #: markers) and the data files' folder, which in train.py is the script's own
-GENERATED = ("CONFIG", "INPUTS", "RECIPE", "load_data", "load_networks", "DATA_DIR")
+GENERATED = ("CONFIG", "INPUTS", "RECIPE", "load_data", "model", "DATA_DIR")
 DATA_DIR_TEXT = ("# the data files Layerloom wrote beside this script\n"
                  "DATA_DIR = os.path.dirname(os.path.abspath(__file__))\n\n\n")
+#: the modules train.py imports from its own folder (isort's first-party section)
+LOCAL_MODULES = frozenset({"model"})
 #: a recipe's class attributes that only the app reads (the Training panel, the plan)
 RECIPE_METADATA = frozenset({"name", "defaults", "metric", "optional_networks", "alternatives"})
 #: settings read by the entry point and the loop whatever the recipe
@@ -353,7 +355,7 @@ def py_literal(value: Any, indent: int = 0) -> str:
 
 #: how ``CONFIG`` is laid out: one topic a line (wrapped when long), the recipe's own settings last
 CONFIG_TOPICS = (
-    ("project", "dataset", "dataset_options"),
+    ("project", "dataset", "networks", "dataset_options"),
     ("optimizer", "lr", "betas", "momentum", "weight_decay", "schedule", "warmup_steps",
      "step_size", "gamma", "grad_clip"),
     ("batch_size", "epochs", "steps", "log_every", "eval_every", "max_val_samples"),
@@ -470,8 +472,11 @@ class _Rename(ast.NodeTransformer):
 
 
 def _import_lines(imports: set[tuple[str, str, str | None]]) -> str:
-    """isort's order: __future__, standard library, third party; plain imports, then from."""
+    """isort's order: __future__, standard library, third party, the script's own folder
+    (``model``); plain imports, then from."""
     def section(module: str) -> int:
+        if module in LOCAL_MODULES:
+            return 2
         return 0 if module.split(".")[0] in sys.stdlib_module_names else 1
 
     def order(name: str) -> tuple:
@@ -479,7 +484,7 @@ def _import_lines(imports: set[tuple[str, str, str | None]]) -> str:
         kind = 0 if base.isupper() and len(base) > 1 else 1 if base[:1].isupper() else 2
         return kind, base.lower()
 
-    blocks: list[list[str]] = [[], []]
+    blocks: list[list[str]] = [[], [], []]
     plain = sorted({(m, a) for k, m, a in imports if k == "import"})
     froms: dict[str, set[str]] = {}
     for k, m, a in imports:
@@ -541,10 +546,12 @@ def _facts(project: Project, plan: Plan) -> dict[str, Any]:
     class. ``first`` (the first of several outputs) hands back its argument when every network
     the recipe runs has one output: the recipes call it on those networks' outputs only (SSL's
     target copies are copies of them). ``convolutional`` (whether the optimised mode's conv-net
-    kernels apply) is its answer for the recipe's networks. ``recipe.adapt`` does nothing when
-    the recipe keeps the base one and, run on the loaded data, it changes nothing: the data
-    already has the network inputs' shapes (built-in datasets only: they load in a moment, a
-    user's file may take long)."""
+    kernels apply) is its answer for the recipe's networks; ``hooks.should_stop`` the base
+    Hooks' answer (train.py's hooks; the runner's own can stop a run). ``recipe.graph`` says
+    whether the recipe builds graph inputs (main then hands it model.py's Graph).
+    ``recipe.adapt`` does nothing when the recipe keeps the base one and, run on the loaded
+    data, it changes nothing: the data already has the network inputs' shapes (built-in
+    datasets only: they load in a moment, a user's file may take long)."""
     t = project.training
     facts: dict[str, Any] = {OPTIONS: dict(t.dataset_options)}
     loader = _Shaker({}, facts).run(_loader(t.dataset or "")[1])
@@ -554,6 +561,12 @@ def _facts(project: Project, plan: Plan) -> dict[str, Any]:
         facts["data.kind"] = Data.kind
     # no images or text to show: no sample code; else no test of it
     facts["recipe.samples"] = HAS if hasattr(plan.recipe_cls, "samples") else MISSING
+    # graph data: main hands the recipe model.py's Graph only when the recipe's code calls graph()
+    reads = set().union(*(_refs(_module(c.__module__).pieces[c.__name__].node)[1]
+                          for c in plan.recipe_cls.__mro__ if issubclass(c, Recipe)
+                          and c is not Recipe))
+    facts["recipe.graph"] = HAS if "graph" in reads else MISSING
+    facts["hooks.should_stop"] = Returns(Hooks().should_stop(0))  # train.py's: the base class
     networks = analyze(project).networks
     try:
         with torch.device("meta"):  # the modules' structure, without memory for their weights
@@ -609,7 +622,9 @@ def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
     reads = _reads_options(data_pieces, {p.name: p.text(shaker.attrs, fixed, shaker.decided)
                                          for p in data_pieces})
     loader = _load_data(t.dataset or "", loader, takes_options, reads)
-    config = {"project": project.name, "dataset": t.dataset}
+    if any(role != net for role, net in plan.roles.items()):  # main makes NETWORKS[role]
+        raise CodegenError("bug in Layerloom: a recipe role names another network")
+    config = {"project": project.name, "dataset": t.dataset, "networks": list(plan.roles)}
     if takes_options or reads:
         config["dataset_options"] = dict(t.dataset_options)
     config.update({k: v for k, v in applicable(hp, shaker.strings).items() if v is not None})
@@ -628,21 +643,25 @@ def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
     loop_side = [p for p in engine if p.name not in recipe_refs]
     if "Data" not in {p.name for p in data_pieces}:
         raise CodegenError("bug in Layerloom: the data loader exports without its Data class")
-    roles = "{" + ", ".join(f"{py_literal(r)}: model.NETWORKS[{py_literal(n)}]"
-                            for r, n in plan.roles.items()) + "}"
-    if len(roles) > 60:  # one a line
-        roles = "{\n" + "".join(f"        {py_literal(r)}: model.NETWORKS[{py_literal(n)}],\n"
-                                 for r, n in plan.roles.items()) + "    }"
-    networks = ("def load_networks() -> tuple[dict[str, type[nn.Module]], type | None]:\n"
-                '    """model.py\'s networks (beside this file) by role, and its Graph class."""\n'
-                "    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
-                "    import model\n\n"
-                f"    return {roles}, getattr(model, \"Graph\", None)\n")
-    for need in (("import", "os", None), ("import", "sys", None), ("from", "torch", "nn")):
-        shaker.imports.add(need)
+    shaker.imports.add(("import", "model", None))  # beside train.py: python puts it on the path
+
+    cls = plan.recipe_cls.__name__
+    # one recipe class, as a person writes it: the base's members go into the recipe's own class
+    # when it calls no super() (its methods replace the base's, so the merge changes nothing)
+    flat = [getattr(b, "id", "") for b in recipe_piece.node.bases] == ["Recipe"] and not supers \
+        and "__init__" not in _methods(recipe_piece.node)
+    if flat:
+        model_side.remove(base)
+
+    def text_of(piece: Piece) -> str:
+        text = piece.text(names, fixed, shaker.decided)
+        if flat and piece is recipe_piece:
+            return _merged_class(text, base.text(names, fixed, shaker.decided),
+                                 plan.recipe_cls.name)
+        return text
 
     def block(pieces: list[Piece]) -> str:
-        return "\n\n\n".join(p.text(names, fixed, shaker.decided) for p in pieces)
+        return "\n\n\n".join(text_of(p) for p in pieces)
 
     doc = (f'"""Train {escape_text(project.name)}: the {escape_text(plan.recipe_cls.name)} '
            f"recipe on {escape_text(t.dataset or '')} (exported by Layerloom).\n\n"
@@ -658,12 +677,49 @@ def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
     text = (doc + _import_lines(shaker.imports)
             + "\n" + decided + "CONFIG = " + config_literal(config) + "\n" + inputs_text
             + _banner("data") + data_dir + block(data_pieces) + "\n\n\n" + loader
-            + _banner("model") + networks + "\n\n" + block(model_side) + "\n\n\n"
-            + block(_order(chosen, recipe_mod)) + f"\n\n\nRECIPE = {plan.recipe_cls.__name__}"
+            + _banner("model") + (block(model_side) + "\n\n\n" if model_side else "")
+            + block(_order(chosen, recipe_mod))
             + _banner("loop") + block(loop_side)
             + _banner("main") + main_text
             + '\n\n\nif __name__ == "__main__":\n    sys.exit(main())\n')
+    # main's placeholder, and the base class once merged, are the recipe's class by its name
+    text = _rename(text, {"RECIPE": cls, **({"Recipe": cls} if flat else {})})
     return re.sub(r"\n{4,}", "\n\n\n", text), fixed, shaker.decided
+
+
+def _merged_class(sub: str, base: str, recipe: str) -> str:
+    """The recipe class ``sub`` (``class X(Recipe):``) with the members of the base class's
+    text ``base`` first, as one class without a base: a docstring, the base's attributes and
+    methods, then the recipe's own."""
+    def parts(text: str) -> tuple[list[str], str | None, list[str]]:
+        node = syntax.parse(text).body[0]
+        assert isinstance(node, ast.ClassDef)
+        lines = text.split("\n")
+        has_doc = _is_docstring(node.body[0])
+        start = node.body[1 if has_doc else 0].lineno - 1
+        while start > 0 and lines[start - 1].lstrip().startswith(("#", "@")):
+            start -= 1  # a member's comments and decorators go with it
+        doc = "\n".join(lines[node.body[0].lineno - 1:node.body[0].end_lineno]) if has_doc \
+            else None
+        return lines[:node.body[0].lineno - 1 if has_doc else start], doc, lines[start:]
+
+    head, doc, own = parts(sub)
+    _, _, inherited = parts(base)
+    header = "\n".join(head).replace("(Recipe):", ":", 1).rstrip()
+    doc = doc or f'    """The {escape_text(recipe)} recipe: the loss, the step, the evaluation."""'
+    return "\n".join([header, doc, "", *inherited, "", *own]).rstrip()
+
+
+def _rename(text: str, names: dict[str, str]) -> str:
+    """``text`` with every read of the names ``names`` maps (never an attribute, a string or a
+    comment) renamed, in place: the layout stays as written."""
+    lines = text.split("\n")
+    spots = sorted(((n.lineno, n.col_offset, n.id) for n in ast.walk(syntax.parse(text))
+                    if isinstance(n, ast.Name) and n.id in names), reverse=True)
+    for row, col, old in spots:
+        raw = lines[row - 1].encode()
+        lines[row - 1] = (raw[:col] + names[old].encode() + raw[col + len(old):]).decode()
+    return "\n".join(lines)
 
 
 # ---- the files beside it ----------------------------------------------------------------------

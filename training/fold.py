@@ -165,10 +165,10 @@ class _Folder:
                 return UNKNOWN if v is UNKNOWN else _CASTS[node.func.id](v)
             except (TypeError, ValueError):
                 return UNKNOWN
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-                isinstance(self.fixed.get(node.func.id), Returns) and not node.keywords and \
-                all(_pure(a) for a in node.args):
-            return self.fixed[node.func.id].value
+        if isinstance(node, ast.Call) and isinstance(self.fixed.get(_dotted(node.func) or "-"),
+                                                     Returns) and not node.keywords and \
+                all(_pure(a) for a in node.args):  # a function or a method (hooks.should_stop)
+            return self.fixed[_dotted(node.func)].value
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "hasattr" and \
                 len(node.args) == 2 and isinstance(node.args[1], ast.Constant):
             # a fact "recipe.samples" of HAS or MISSING: whether the exported class defines it
@@ -288,6 +288,13 @@ def _fold_once(text: str, fixed: dict[str, Any], decided: set[str]) -> str | Non
             atom = isinstance(arg, (ast.Call, ast.Attribute, ast.Subscript, ast.Name,
                                     ast.Constant)) and "\n" not in inner
             return _replace_span(text, node, inner if atom else f"({inner})")
+        if isinstance(node, ast.While):  # only shortened: `while a and not False` -> `while a`
+            t, kept = folder.truth(node.test)
+            if kept:
+                decided |= {k for n in ast.walk(node.test)
+                            if (k := setting_read(n)) is not None and k in fixed}
+                return _replace_span(text, node.test, _join(folder, node.test, kept))
+            continue
         if not isinstance(node, (ast.IfExp, ast.If)):
             continue
         t, kept = folder.truth(node.test)

@@ -343,7 +343,8 @@ def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Ev
     nets = {role: _instantiate(plan, net, init_weights if not resume else None,
                                partial_weights, fits).to(dev)
             for role, net in plan.roles.items()}
-    recipe = app_recipe(plan.recipe_cls)(nets, data, hp, dev, plan.graph_cls)
+    recipe = app_recipe(plan.recipe_cls)(nets, data, hp, dev)
+    recipe.graph_cls = plan.graph_cls
     recipe.adapt(plan.input_specs)
     sampler = setup(recipe, say=note)
     total = hp["total_steps"]

@@ -15,7 +15,6 @@ import time
 from functools import partial
 
 import torch
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 # layerloom: local imports (train.py defines these names above)
@@ -24,13 +23,10 @@ from training.engine import Hooks, TrainingFault, fit, setup, unwrap
 CONFIG: dict = {}  # the run's settings
 INPUTS: dict = {}  # each network's input shapes, which the recipe fits the data to
 RECIPE = None  # the recipe's class
+model = None  # model.py, beside train.py (``import model`` at its top): NETWORKS and Graph
 
 
 def load_data(seed: int):  # the project's dataset
-    raise NotImplementedError
-
-
-def load_networks() -> tuple[dict[str, type[nn.Module]], type | None]:  # model.py's classes
     raise NotImplementedError
 
 
@@ -61,10 +57,11 @@ def main(argv: list[str] | None = None) -> None:
         torch.cuda.set_device(device)
     data = load_data(hp["seed"])
     torch.manual_seed(hp["seed"])
-    classes, graph_cls = load_networks()
-    nets = {role: cls().to(device) for role, cls in classes.items()}
+    nets = {role: model.NETWORKS[role]().to(device) for role in CONFIG["networks"]}
     ddp = partial(DDP, device_ids=[local] if cuda else None) if world > 1 else None
-    recipe = RECIPE(nets, data, hp, device, graph_cls)
+    recipe = RECIPE(nets, data, hp, device)
+    if hasattr(recipe, "graph"):  # graph data: the recipe batches it with model.py's Graph
+        recipe.graph_cls = model.Graph
     recipe.adapt(INPUTS)
     sampler = setup(recipe, rank, world, ddp)
     hooks, t0 = Hooks(show=rank == 0), time.time()
