@@ -257,3 +257,41 @@ def test_a_script_names_a_sample_folder_only_when_its_recipe_makes_samples():
     assert 'hasattr(recipe, "samples")' not in gan, "the recipe makes samples: no test of it"
     assert 'hooks.sample_dir = os.path.join(args.out, "samples")' in gan
     assert "recipe.samples(step, hooks.sample_dir)" in gan
+
+
+@pytest.mark.timeout(30)
+def test_fold_returns_of_a_method_shortens_a_while_test():
+    """``hooks.should_stop`` is train.py's base Hooks' answer (False), so its loop reads
+    ``while step < total:``; a ``while`` whose test stays open is left as written."""
+    from training.fold import Returns, fold
+
+    src = ("def f(hooks, total):\n    step = 0\n"
+           "    while step < total and not hooks.should_stop(step):\n        step += 1\n"
+           "    while step < total and not hooks.other(step):\n        step += 1\n"
+           "    return step\n")
+    out = fold(src, {"hooks.should_stop": Returns(False)})
+    assert "    while step < total:\n" in out and "should_stop" not in out
+    assert "not hooks.other(step)" in out
+    assert fold(src, {"hooks.should_stop": Returns(True)}) == src, "a loop never run stays"
+
+
+@pytest.mark.timeout(60)
+def test_a_recipe_without_super_calls_is_one_class_and_main_makes_model_networks(tmp_path):
+    """The base recipe's kept members go into the recipe's own class, which the loop's
+    annotations and main name; model.py is imported at the top (its own section, as isort puts
+    a first-party module) and only a graph recipe is handed model.Graph."""
+    from training.export import _rename
+
+    mlp = folded_script(templates.build("mlp-digits"))[0]
+    assert "class Recipe" not in mlp and "class ClassificationRecipe:" in mlp
+    assert "def fit(recipe: ClassificationRecipe," in mlp and "RECIPE" not in mlp
+    assert "recipe = ClassificationRecipe(nets, data, hp, device)" in mlp
+    assert "\n\nimport model\n\n" in mlp and "def load_networks" not in mlp
+    assert 'model.NETWORKS[role]().to(device) for role in CONFIG["networks"]' in mlp
+    assert "graph_cls" not in mlp and "model.Graph" not in mlp and "should_stop" not in mlp
+    gnn = folded_script(templates.build("gcn-graphs"))[0]
+    assert "    recipe.graph_cls = model.Graph\n" in gnn and "hasattr(recipe" not in gnn
+    assert "graph_cls: Any = None" in gnn
+    # the rename touches names only: never an attribute, a string or a comment
+    src = 'x: Recipe = Recipe()  # Recipe\ny = obj.Recipe, "Recipe"\n'
+    assert _rename(src, {"Recipe": "R2"}) == 'x: R2 = R2()  # Recipe\ny = obj.Recipe, "Recipe"\n'

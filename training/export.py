@@ -657,7 +657,7 @@ def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
         text = piece.text(names, fixed, shaker.decided)
         if flat and piece is recipe_piece:
             return _merged_class(text, base.text(names, fixed, shaker.decided),
-                                 plan.recipe_cls.name)
+                                 importlib.import_module(recipe_mod).__doc__ or "")
         return text
 
     def block(pieces: list[Piece]) -> str:
@@ -687,10 +687,11 @@ def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
     return re.sub(r"\n{4,}", "\n\n\n", text), fixed, shaker.decided
 
 
-def _merged_class(sub: str, base: str, recipe: str) -> str:
+def _merged_class(sub: str, base: str, module_doc: str) -> str:
     """The recipe class ``sub`` (``class X(Recipe):``) with the members of the base class's
-    text ``base`` first, as one class without a base: a docstring, the base's attributes and
-    methods, then the recipe's own."""
+    text ``base`` first, as one class without a base: a docstring (the recipe module's first
+    sentence when the class has none), the base's attributes and methods, then the recipe's
+    own."""
     def parts(text: str) -> tuple[list[str], str | None, list[str]]:
         node = syntax.parse(text).body[0]
         assert isinstance(node, ast.ClassDef)
@@ -706,7 +707,9 @@ def _merged_class(sub: str, base: str, recipe: str) -> str:
     head, doc, own = parts(sub)
     _, _, inherited = parts(base)
     header = "\n".join(head).replace("(Recipe):", ":", 1).rstrip()
-    doc = doc or f'    """The {escape_text(recipe)} recipe: the loss, the step, the evaluation."""'
+    paragraph = " ".join(module_doc.split("\n\n")[0].split())
+    summary = _summary(paragraph, 90) or "The recipe: the loss, the step, the evaluation."
+    doc = doc or f'    """{escape_text(summary)}"""'
     return "\n".join([header, doc, "", *inherited, "", *own]).rstrip()
 
 

@@ -1,5 +1,5 @@
-"""GAN: alternating discriminator and generator updates with two optimisers and the
-non-saturating loss; a sample grid from fixed noise, so progress is comparable between steps."""
+"""GAN: alternating discriminator and generator updates (two optimisers), non-saturating loss;
+a sample grid from fixed noise, so progress is comparable between steps."""
 
 from __future__ import annotations
 

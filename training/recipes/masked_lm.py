@@ -1,5 +1,5 @@
-"""Masked language modelling (BERT-style): 15% of tokens chosen; of those 80% become the mask id,
-10% a random token, 10% stay. Loss and accuracy on the chosen tokens only."""
+"""Masked language modelling (BERT-style): loss and accuracy on 15% of the tokens, chosen at
+random. Of those, 80% become the mask id, 10% a random token, 10% stay."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Node classification on one graph: cross-entropy on the training nodes' mask, accuracy on the
+"""Node classification on one graph: cross-entropy on the training nodes; accuracy on the
 validation nodes (and over all nodes)."""
 
 from __future__ import annotations

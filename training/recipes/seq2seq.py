@@ -1,5 +1,5 @@
-"""Sequence to sequence: teacher forcing in training, greedy decoding and exact match in
-validation. The network takes (src [N, S], tgt_in [N, T]) and returns logits [N, T, vocab];
+"""Sequence to sequence: teacher forcing in training; greedy decoding, exact match in validation.
+The network takes (src [N, S], tgt_in [N, T]) and returns logits [N, T, vocab];
 tgt_in is the target shifted right behind the BOS id."""
 
 from __future__ import annotations
