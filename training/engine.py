@@ -492,7 +492,7 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int,
 
 def run_eval(recipe: Recipe, step: int, sampler: Sampler,
              hooks: Hooks) -> dict:
-    """Validation and samples under a forked RNG, so evaluating never changes the training run.
+    """Validation (and samples) under a forked RNG, so evaluating never changes the training run.
 
     An error here ends the run (nothing trains on after it), so no ``finally`` restores the mode.
     """

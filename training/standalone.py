@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default=CONFIG["device"], help="auto, cpu, cuda or mps")
     ap.add_argument("--optimize", action="store_true", default=CONFIG["optimize"],
                     help="torch.compile, channels-last, fused optimisers, bf16/TF32 where faster")
-    ap.add_argument("--out", default="checkpoints", help="folder for latest.pt and samples")
+    ap.add_argument("--out", default="checkpoints",
+                    help="folder for the weights, latest.pt (and samples, if the recipe makes any)")
     args = ap.parse_args(argv)
     budget = {"steps": args.steps, "epochs": args.epochs} if args.steps or args.epochs else {}
     hp = {**CONFIG, "optimize": args.optimize, **budget}
