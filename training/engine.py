@@ -457,18 +457,19 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int,
     """Train from ``start_step`` to ``total_steps``; returns (last step, last val metrics).
 
     Losses stay on the device between log points (no sync per step); a non-finite loss is found
-    at the next log point and raises TrainingFault with the first bad step.
+    at the next log point and raises TrainingFault with the first bad step. ``samples_per_s``
+    counts whole batches (every rank's share of a distributed one: the run's throughput).
     """
-    step, pending, last_val, seen, hp = start_step, [], {}, 0, recipe.hp
+    step, pending, last_val, hp = start_step, [], {}, recipe.hp
     log_every, eval_every = hp["log_every"], hp.get("eval_every")
     recipe.train_mode(True)
     # bound once: at a millisecond a step, attribute lookups and dispatch show in throughput
-    batch_of, batch_len = recipe.data.batcher("train", recipe.device), recipe.data.batch_len
-    indices, t_last = sampler.indices, time.perf_counter()
+    batch_of, indices = recipe.data.batcher("train", recipe.device), sampler.indices
+    t_last = time.perf_counter()
     while step < total_steps and not hooks.should_stop(step):
         batch = batch_of(indices(step))
         out = recipe.train_step(batch, step)  # looked up each step: speed_up replaces it once
-        step, seen = step + 1, seen + batch_len(batch)
+        step += 1
         out["loss"] = out["loss"].detach()  # keep the number, not the step's autograd graph
         pending.append(out)
         if step % log_every == 0 or step == total_steps:
@@ -479,11 +480,11 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int,
             means = {k: float(torch.stack([torch.as_tensor(o[k]).detach().float()
                                            for o in pending if k in o]).mean())
                      for k in pending[-1].keys() - {"loss"}}  # the step's other metrics
+            rate = len(losses) * sampler.batch_size / max(1e-9, time.perf_counter() - t_last)
             hooks.metric({"step": step, "epoch": step / sampler.steps_per_epoch, "split": "train",
                           "loss": sum(losses) / len(losses), "losses": losses, **means,
-                          "lr": recipe.opt.lr() if recipe.opt else 0.0,
-                          "samples_per_s": seen / max(1e-9, time.perf_counter() - t_last)})
-            pending, seen, t_last = [], 0, time.perf_counter()
+                          "lr": recipe.opt.lr() if recipe.opt else 0.0, "samples_per_s": rate})
+            pending, t_last = [], time.perf_counter()
         if (eval_every and step % eval_every == 0) or step == total_steps:
             last_val = run_eval(recipe, step, sampler, hooks)
             t_last = time.perf_counter()

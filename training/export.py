@@ -406,9 +406,9 @@ def fixed_settings(hp: dict, recipe_module: str) -> dict[str, Any]:
 
 
 def _loader(dataset: str) -> tuple[str, list[Piece]]:
-    """The call ``load_data`` makes for one dataset, of ``options`` and ``seed``: the loader its
-    table names, with the table's fixed arguments (``"digits-flat": lambda o, s: digits(o, s,
-    flat=True)``), and the pieces it names."""
+    """The call that loads one dataset, of ``options`` and ``seed`` (``main``'s, in train.py): the
+    loader its table names, with the table's fixed arguments (``"digits-flat": lambda o, s:
+    digits(o, s, flat=True)``), and the pieces it names."""
     for modname, table in (("training.data.builtin", "BUILTIN"), ("training.data.files", "FILES")):
         mod = _module(modname)
         node = mod.pieces[table].node
@@ -428,18 +428,27 @@ def _loader(dataset: str) -> tuple[str, list[Piece]]:
                        "choose a dataset in the Train panel")
 
 
-def _load_data(dataset: str, call: str, takes_options: bool, reads_options: bool) -> str:
-    """``load_data``: with the options as its parameter when ``main`` passes them
-    (``load_data(CONFIG["dataset_options"], hp["seed"])``), else from ``CONFIG`` when the loader
-    still reads them, else none at all (every option was checked and written in at export)."""
-    if not takes_options:
-        options = 'CONFIG["dataset_options"]' if reads_options else "{}"
-        placeholder = "_layerloom_options_"  # a name to unparse; the expression goes in after
-        call = ast.unparse(_Rename({"options": placeholder}).visit(syntax.parse(call)))
-        call = call.replace(placeholder, options)
-    return (f"def load_data({'options: dict, ' if takes_options else ''}seed: int) -> Data:\n"
-            f'    """The {escape_text(dataset)} dataset, split into train and validation."""\n'
-            f"    return {call}\n")
+def _load_call(main_text: str, call: str, reads_options: bool) -> str:
+    """``main`` with its ``load_data(hp["seed"])`` placeholder replaced by the loader's own call
+    (``digits({}, hp["seed"], flat=True)``): the options from ``CONFIG`` when the loader still
+    reads them, else none at all (every option was checked and written in at export)."""
+    found = [n for n in ast.walk(syntax.parse(main_text)) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", None) == "load_data" and len(n.args) == 1]
+    if len(found) != 1:
+        raise CodegenError("bug in Layerloom: main must call load_data(seed) once")
+    node = found[0]
+    seed = ast.get_source_segment(main_text, node.args[0]) or "seed"
+    options = 'CONFIG["dataset_options"]' if reads_options else "{}"
+    names = {"options": "_layerloom_options_", "seed": "_layerloom_seed_"}
+    call = ast.unparse(_Rename(names).visit(syntax.parse(call)))  # names to unparse, then text
+    call = call.replace(names["options"], options).replace(names["seed"], seed)
+    lines = main_text.split("\n")
+    row = lines[node.lineno - 1].encode()
+    if node.lineno != node.end_lineno:
+        raise CodegenError("bug in Layerloom: main's load_data call must fit one line")
+    lines[node.lineno - 1] = (row[:node.col_offset] + call.encode()
+                              + row[node.end_col_offset:]).decode()
+    return "\n".join(lines)
 
 
 def _reads_options(pieces: list[Piece], texts: dict[str, str]) -> bool:
@@ -616,20 +625,16 @@ def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
     chosen = shaker.run(roots)
     names = shaker.attrs
     data_pieces = [p for m in DATA_MODULES for p in _order(chosen, m)]
-    calls = [n for n in ast.walk(main.pieces["main"].node) if isinstance(n, ast.Call)
-             and getattr(n.func, "id", None) == "load_data"]
-    takes_options = not calls or len(calls[0].args) > 1  # main passes CONFIG's options
     reads = _reads_options(data_pieces, {p.name: p.text(shaker.attrs, fixed, shaker.decided)
                                          for p in data_pieces})
-    loader = _load_data(t.dataset or "", loader, takes_options, reads)
     if any(role != net for role, net in plan.roles.items()):  # main makes NETWORKS[role]
         raise CodegenError("bug in Layerloom: a recipe role names another network")
     config = {"project": project.name, "dataset": t.dataset, "networks": list(plan.roles)}
-    if takes_options or reads:
+    if reads:
         config["dataset_options"] = dict(t.dataset_options)
     config.update({k: v for k, v in applicable(hp, shaker.strings).items() if v is not None})
     inputs = {k: [(tuple(d), dt) for d, dt in v] for k, v in plan.input_specs.items()}
-    main_text = main.pieces["main"].text(names, fixed, shaker.decided)
+    main_text = _load_call(main.pieces["main"].text(names, fixed, shaker.decided), loader, reads)
     inputs_text = "" if "INPUTS" not in _refs(syntax.parse(main_text))[0] else (
         "# each network's input shapes, which the recipe fits the data to\n"
         "INPUTS = " + py_literal(inputs) + "\n")  # not when the data fits them already
@@ -676,7 +681,7 @@ def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
     data_dir = DATA_DIR_TEXT if "DATA_DIR" in _refs(syntax.parse(block(data_pieces)))[0] else ""
     text = (doc + _import_lines(shaker.imports)
             + "\n" + decided + "CONFIG = " + config_literal(config) + "\n" + inputs_text
-            + _banner("data") + data_dir + block(data_pieces) + "\n\n\n" + loader
+            + _banner("data") + data_dir + block(data_pieces)
             + _banner("model") + (block(model_side) + "\n\n\n" if model_side else "")
             + block(_order(chosen, recipe_mod))
             + _banner("loop") + block(loop_side)
@@ -684,7 +689,7 @@ def _train_script(project: Project, plan: Plan, facts: dict[str, Any],
             + '\n\n\nif __name__ == "__main__":\n    sys.exit(main())\n')
     # main's placeholder, and the base class once merged, are the recipe's class by its name
     text = _rename(text, {"RECIPE": cls, **({"Recipe": cls} if flat else {})})
-    return re.sub(r"\n{4,}", "\n\n\n", text), fixed, shaker.decided
+    return _join_signatures(re.sub(r"\n{4,}", "\n\n\n", text)), fixed, shaker.decided
 
 
 def _merged_class(sub: str, base: str, module_doc: str) -> str:
@@ -711,6 +716,25 @@ def _merged_class(sub: str, base: str, module_doc: str) -> str:
     summary = _summary(paragraph, 90) or "The recipe: the loss, the step, the evaluation."
     doc = doc or f'    """{escape_text(summary)}"""'
     return "\n".join([header, doc, "", *inherited, "", *own]).rstrip()
+
+
+def _join_signatures(text: str, width: int = 100) -> str:
+    """Each ``def`` whose parameters the source wrapped, on one line when they fit there now (the
+    engine's ``recipe: Recipe`` became a recipe's class name, shorter or longer), as ruff format
+    writes it; a signature with a comment in it stays as written."""
+    lines = text.split("\n")
+    defs = sorted(((n.lineno, n.body[0].lineno) for n in ast.walk(syntax.parse(text))
+                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), reverse=True)
+    for start, body in defs:
+        head = lines[start - 1:body - 1]
+        if len(head) < 2 or not head[-1].rstrip().endswith(":") or any("#" in x for x in head):
+            continue
+        joined = head[0].rstrip()
+        for part in head[1:]:
+            joined += ("" if joined.endswith(("(", "[")) else " ") + part.strip()
+        if len(joined) <= width:
+            lines[start - 1:body - 1] = [joined]
+    return "\n".join(lines)
 
 
 def _rename(text: str, names: dict[str, str]) -> str:
