@@ -295,3 +295,30 @@ def test_a_recipe_without_super_calls_is_one_class_and_main_makes_model_networks
     # the rename touches names only: never an attribute, a string or a comment
     src = 'x: Recipe = Recipe()  # Recipe\ny = obj.Recipe, "Recipe"\n'
     assert _rename(src, {"Recipe": "R2"}) == 'x: R2 = R2()  # Recipe\ny = obj.Recipe, "Recipe"\n'
+
+
+@pytest.mark.timeout(60)
+def test_main_calls_the_datasets_loader_and_wrapped_signatures_join_when_they_fit(tmp_path):
+    """No load_data wrapper: main calls the dataset table's own loader, with CONFIG's options
+    only when the loader still reads them; a signature the engine wrapped for ``Recipe`` is one
+    line when the recipe's name fits it, as ruff format writes it."""
+    from training.export import _join_signatures
+
+    mlp = folded_script(templates.build("mlp-digits"))[0]
+    assert '    data = digits({}, hp["seed"], flat=True)\n' in mlp and "load_data" not in mlp
+    assert "def run_eval(recipe: ClassificationRecipe, step: int, sampler: Sampler, hooks: Hooks)" \
+        " -> dict:\n" in mlp
+    assert all(len(line) <= 100 for line in mlp.split("\n"))
+    f = tmp_path / "d.csv"
+    f.write_text("a,b,label\n" + "".join(f"{i},{i % 5},{i % 2}\n" for i in range(20)))
+    csv = _script(dataset="csv", path=str(f))
+    assert '    data = csv_data(CONFIG["dataset_options"], hp["seed"])\n' in csv
+    wrapped = "def f(a: int,\n      b: int) -> int:\n    return a\n"
+    assert _join_signatures(wrapped) == "def f(a: int, b: int) -> int:\n    return a\n"
+    assert _join_signatures(wrapped, width=20) == wrapped, "too long for one line: as written"
+    commented = "def f(a: int,  # the first\n      b: int) -> int:\n    return a\n"
+    assert _join_signatures(commented) == commented
+    opened = "def f(\n    a: int, b: int\n) -> int:\n    return a\n"
+    assert _join_signatures(opened) == "def f(a: int, b: int) -> int:\n    return a\n"
+    trailing = "def f(\n    a: int,\n    b: int,\n) -> int:\n    return a\n"
+    assert _join_signatures(trailing) == "def f(a: int, b: int) -> int:\n    return a\n"

@@ -730,8 +730,11 @@ def _join_signatures(text: str, width: int = 100) -> str:
         if len(head) < 2 or not head[-1].rstrip().endswith(":") or any("#" in x for x in head):
             continue
         joined = head[0].rstrip()
-        for part in head[1:]:
-            joined += ("" if joined.endswith(("(", "[")) else " ") + part.strip()
+        for part in (x.strip() for x in head[1:]):
+            if part.startswith((")", "]")):
+                joined = joined.removesuffix(",")  # a trailing comma goes with the wrapping
+            glue = "" if joined.endswith(("(", "[")) or part.startswith((")", "]")) else " "
+            joined += glue + part
         if len(joined) <= width:
             lines[start - 1:body - 1] = [joined]
     return "\n".join(lines)
