@@ -322,3 +322,29 @@ def test_main_calls_the_datasets_loader_and_wrapped_signatures_join_when_they_fi
     assert _join_signatures(opened) == "def f(a: int, b: int) -> int:\n    return a\n"
     trailing = "def f(\n    a: int,\n    b: int,\n) -> int:\n    return a\n"
     assert _join_signatures(trailing) == "def f(a: int, b: int) -> int:\n    return a\n"
+
+
+def _single_quoted(text: str) -> list[str]:
+    """The string tokens of a script written in single quotes (ruff format writes double)."""
+    import io
+    import tokenize
+
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    return [t.string for t in tokens if t.type == tokenize.STRING
+            and t.string.lstrip("rbuRBUfF")[:1] == "'" and '"' not in t.string]
+
+
+@pytest.mark.timeout(60)
+def test_loader_calls_and_literals_keep_the_files_one_quote_style():
+    """The dataset table's fixed arguments (``seq_task(o, s, "reverse")``) reach main in double
+    quotes, as every other string of the file: ``ast.unparse`` alone writes ``'reverse'``."""
+    from training.export import py_literal
+
+    seq = _script("transformer-small")
+    assert '    data = seq_task({}, hp["seed"], "reverse")\n' in seq
+    table = _script(dataset="iris")
+    assert 'tabular({}, hp["seed"], "iris")' in table
+    for text in (seq, table, _script()):
+        assert _single_quoted(text) == []
+    assert py_literal(float("inf")) == 'float("inf")' and py_literal("it's") == '"it\'s"'
+    assert py_literal('say "hi"') == "'say \"hi\"'", "double quotes inside: repr's own choice"

@@ -125,3 +125,40 @@ def test_tensorboardx_is_imported_only_when_the_run_ends(tmp_path: Path) -> None
     acc = _reader(tmp_path / "run")
     assert acc.PluginTagToContent("hparams")
     assert [s.step for s in acc.Scalars("train/loss")] == list(range(1, 21))
+
+
+@pytest.mark.timeout(30)
+def test_metric_records_are_encoded_in_batches_at_each_flush(tmp_path: Path, monkeypatch) -> None:
+    """Metric events wait (encoding them one by one between steps ran cold, ~4x slower) and are
+    written, in order, when FLUSH_SECS have passed or when any other event comes; a run that
+    ends without a terminal event still gets its curves at close."""
+    import training.tensorboard as tb
+
+    def metric(step: int) -> dict:
+        return {"event": "metric", "split": "train", "step": step, "losses": [float(step)],
+                "accuracy": step / 10, "time": float(step)}
+
+    run = tmp_path / "run"
+    sink = TensorBoardSink(run)
+    sink.event({"event": "started", "config": {}, "time": 0.0})
+    for step in (1, 2, 3):
+        sink.event(metric(step))
+    assert "train/loss" not in _reader(run).Tags()["scalars"], "held until the next flush"
+    sink.event({"event": "finished", "step": 3, "time": 4.0})
+    acc = _reader(run)  # before close: the terminal event wrote and flushed them
+    assert [(s.step, s.value) for s in acc.Scalars("train/loss")] == [(1, 1.0), (2, 2.0),
+                                                                       (3, 3.0)]
+    assert [s.step for s in acc.Scalars("train/accuracy")] == [1, 2, 3]
+    sink.close()
+
+    monkeypatch.setattr(tb, "FLUSH_SECS", 0.0)  # every metric is due at once
+    due = TensorBoardSink(tmp_path / "due")
+    due.event(metric(7))
+    assert [s.step for s in _reader(tmp_path / "due").Scalars("train/loss")] == [7]
+    due.close()
+
+    monkeypatch.setattr(tb, "FLUSH_SECS", 1e9)
+    cut = TensorBoardSink(tmp_path / "cut")  # no started, no terminal event: close writes them
+    cut.event(metric(5))
+    cut.close()
+    assert [s.step for s in _reader(tmp_path / "cut").Scalars("train/loss")] == [5]

@@ -473,7 +473,7 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int,
         out["loss"] = out["loss"].detach()  # keep the number, not the step's autograd graph
         pending.append(out)
         if step % log_every == 0 or step == total_steps:
-            losses = torch.stack([o["loss"].float() for o in pending]).tolist()
+            losses = torch.stack([o["loss"] for o in pending]).float().tolist()  # one cast
             for i, v in enumerate(losses, step - len(losses) + 1):
                 if not math.isfinite(v):
                     raise TrainingFault(f"the loss became {v} at step {i}", NAN_HINT, "nan", i)

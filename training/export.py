@@ -17,6 +17,7 @@ model, loop, main. :func:`export_project` is the one export service of the CLI a
 from __future__ import annotations
 
 import ast
+import copy
 import importlib
 import math
 import re
@@ -32,6 +33,7 @@ import torch
 from compiler import Project, analyze, generate
 from compiler.codegen import CodegenError, PythonSource, escape_text, verify_source
 from compiler.project import atomic_write_bytes, atomic_write_text
+from compiler.pysource import str_literal
 from nodes import syntax
 
 from . import recipes
@@ -318,12 +320,6 @@ class _Shaker:
 # ---- the generated pieces ---------------------------------------------------------------------
 
 
-def _q(text: str) -> str:
-    """A string literal via repr, in double quotes where that needs no escaping."""
-    r = repr(str.__str__(text))
-    return '"' + r[1:-1] + '"' if r[0] == "'" and '"' not in text else r
-
-
 def py_literal(value: Any, indent: int = 0) -> str:
     """Plain data as Python source (None, bool, int, float, str, list, tuple, dict), each
     scalar via ``repr``; anything else is refused, so no object's ``__repr__`` reaches the file.
@@ -334,9 +330,9 @@ def py_literal(value: Any, indent: int = 0) -> str:
         return repr(int.__int__(value))
     if isinstance(value, float):
         value = float(value)
-        return repr(value) if math.isfinite(value) else f"float({repr(value)!r})"
+        return repr(value) if math.isfinite(value) else f'float("{value!r}")'
     if isinstance(value, str):
-        return _q(value)
+        return str_literal(str.__str__(value))
     if isinstance(value, (list, tuple)):
         items = [py_literal(v, indent + 4) for v in value]
         if isinstance(value, tuple):
@@ -419,9 +415,10 @@ def _loader(dataset: str) -> tuple[str, list[Piece]]:
             if isinstance(k, ast.Constant) and k.value == dataset:
                 if isinstance(v, ast.Lambda):
                     a, b = (x.arg for x in v.args.args)
-                    call = ast.unparse(_Rename({a: "options", b: "seed"}).visit(v.body))
+                    body = copy.deepcopy(v.body)  # the module's tree stays as it is
+                    call = _unparse(_Rename({a: "options", b: "seed"}).visit(body))
                 else:
-                    call = f"{ast.unparse(v)}(options, seed)"
+                    call = f"{_unparse(copy.deepcopy(v))}(options, seed)"
                 names = _refs(syntax.parse(call))[0]
                 return call, [p for n in names if (p := mod.pieces.get(n) or _local(mod, n))]
     raise CodegenError(f"the dataset '{dataset}' has no loader to export",
@@ -440,7 +437,7 @@ def _load_call(main_text: str, call: str, reads_options: bool) -> str:
     seed = ast.get_source_segment(main_text, node.args[0]) or "seed"
     options = 'CONFIG["dataset_options"]' if reads_options else "{}"
     names = {"options": "_layerloom_options_", "seed": "_layerloom_seed_"}
-    call = ast.unparse(_Rename(names).visit(syntax.parse(call)))  # names to unparse, then text
+    call = _unparse(_Rename(names).visit(syntax.parse(call)))  # names to unparse, then text
     call = call.replace(names["options"], options).replace(names["seed"], seed)
     lines = main_text.split("\n")
     row = lines[node.lineno - 1].encode()
@@ -478,6 +475,24 @@ class _Rename(ast.NodeTransformer):
 
     def visit_Name(self, node: ast.Name) -> ast.Name:
         return ast.copy_location(ast.Name(self.names.get(node.id, node.id), node.ctx), node)
+
+
+class _DoubleQuoted(ast.NodeTransformer):
+    """Strings as the rest of the file writes them (ruff format's double quotes): a constant
+    becomes a name whose text is its literal, which ``ast.unparse`` writes as it stands."""
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if type(node.value) is not str:
+            return node
+        return ast.copy_location(ast.Name(str_literal(node.value), ast.Load()), node)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
+        return node  # an f-string's parts are not literals of their own
+
+
+def _unparse(node: ast.AST) -> str:
+    """``ast.unparse`` in the file's one quote style (it alone would pick single quotes)."""
+    return ast.unparse(_DoubleQuoted().visit(node))
 
 
 def _import_lines(imports: set[tuple[str, str, str | None]]) -> str:

@@ -207,17 +207,25 @@ def run(project: Project | str | os.PathLike, run_dir: str | os.PathLike, *,
     policy = FlushPolicy()
     board = TensorBoardSink(run_dir, resume=resume)  # TensorBoard files beside events.jsonl
 
+    # events until the next flush (FlushPolicy), turned into lines together: one json.dumps
+    # after another runs warm, where one a record between steps ran cold (~2x the time)
+    unwritten: list[Event] = []
+
+    def write() -> None:
+        text = "".join(json.dumps(e, default=_jsonable) + "\n" for e in unwritten)
+        unwritten.clear()
+        for out in outs:
+            out.write(text)
+            out.flush()
+
     def emit(ev: Event) -> None:
         ev.setdefault("time", time.time())
         if "step" in ev:
             last["step"] = ev["step"]
         board.event(ev)
-        line = json.dumps(ev, default=_jsonable) + "\n"
-        flush = policy.due(ev["event"] != "metric")
-        for out in outs:
-            out.write(line)
-            if flush:
-                out.flush()
+        unwritten.append(ev)
+        if policy.due(ev["event"] != "metric"):
+            write()
         if on_event is not None:
             on_event(ev)
 
@@ -229,6 +237,7 @@ def run(project: Project | str | os.PathLike, run_dir: str | os.PathLike, *,
                             trust_code=tuple(trust_code), init_weights=init_weights,
                             partial_weights=partial_weights)
         finally:
+            write()
             board.close()
 
 
