@@ -196,7 +196,8 @@ def run(project: Project | str | os.PathLike, run_dir: str | os.PathLike, *,
     stage); the others start fresh and a ``warning`` event of kind ``weights`` names them.
 
     Never raises for problems a user can cause: they become a ``failed`` event. ``echo``: a text
-    stream that gets every event line too (the child process's stdout).
+    stream that gets every event line too (the child process's stdout). ``on_event`` sees each
+    event as it happens and must leave it as it is: its line is written at the next flush.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
