@@ -107,3 +107,23 @@ def test_train_py_prints_rounded_json_lines_without_per_step_losses(capsys):
     say = engine.setup.__defaults__[-1]  # the optimised mode's notes, in train.py
     say({"kind": "compiled", "step": 1, "seconds": 1.5})
     assert json.loads(capsys.readouterr().out) == {"kind": "compiled", "step": 1, "seconds": 1.5}
+
+
+@pytest.mark.timeout(30)
+def test_batches_hold_the_sampled_rows_of_every_tensor_on_the_training_device():
+    from training.data.common import Data
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(50, 3, 4, 4, generator=g)
+    tokens = torch.randint(0, 99, (50, 9), generator=g)[:, :7]  # a sliced, strided view
+    labels = torch.arange(50)
+    data = Data((images, tokens, labels), (images[:5], tokens[:5], labels[:5]), {})
+    idx = torch.tensor([7, 0, 49, 7, 13])  # any order, repeats too
+    batch = data.batcher("train", torch.device("cpu"))(idx)
+    assert [t.tolist() for t in batch] == [t[idx].tolist() for t in (images, tokens, labels)]
+    assert all(t.dtype == s.dtype for t, s in zip(batch, (images, tokens, labels), strict=True))
+    assert batch[2].tolist() == [7, 0, 49, 7, 13], "row i of every tensor is sample idx[i]"
+    batch[0].zero_()
+    assert images.abs().sum() > 0, "a batch is a copy: a recipe may write into it"
+    moved = data.batcher("val", torch.device("meta"))(torch.tensor([4, 1]))  # a device elsewhere
+    assert [t.device.type for t in moved] == ["meta"] * 3 and moved[1].shape == (2, 7)
