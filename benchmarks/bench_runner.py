@@ -3,6 +3,7 @@ vs the CLI: same model, data, steps and torch threads.
 
     python benchmarks/bench_runner.py [--steps 1000] [--hidden 256] [--batch 128] [--threads 1]
         [--pairs 15] [--attached-pairs 5] [--part both|runner|attached|calls]
+        [--bare-gather index|index_select]
 
 Run it without ``nice``: both sides of a pair must get the priority a user's run gets.
 
@@ -19,7 +20,9 @@ hurts both alike), with the quartiles and the extremes, by wall clock and by thi
 time (the work done, which load on a shared machine hardly moves; the wall figure is what a user
 sees and also catches waiting, on the GIL or the disk). Beside them, ``best``: the fastest runner
 over the fastest bare run (load only ever slows a run, so the best of each is the nearest to its
-cost on an idle machine).
+cost on an idle machine). The engine gathers a batch with ``index_select``, faster than the
+``x[idx]`` the bare loop writes (benchmarks/bench_batching.py); ``--bare-gather index_select``
+gives the bare loop the same gather, so that the ratio is the bookkeeping alone.
 
 Part 2 (target >= 0.97): the same project trained as the app trains it, a ``RunnerProcess``
 child (the dashboard's class, followed from a Qt event loop polling events.jsonl), against
@@ -66,6 +69,9 @@ from training.data import load  # noqa: E402
 LOG_EVERY = 10  # the default: a train record every 10 steps
 SEED = 0  # the runner's default seed: its initial weights and its batches
 LAST: dict[str, float] = {}  # each side's last loss: equal when both trained the same numbers
+#: how the bare loop gathers a batch: "index" (``x[idx]``, as people write it) or "index_select"
+#: (as the engine does: the same rows, faster; the bookkeeping alone then makes the difference)
+GATHER = {"how": "index"}
 
 
 def project(hidden: int) -> Project:
@@ -97,7 +103,7 @@ def bare(hidden: int, steps: int, batch: int) -> Timing:
     net = build(project(hidden)).instantiate("net")
     x, y = load("digits-flat").train
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    n, spe = len(x), len(x) // batch
+    n, spe, by_select = len(x), len(x) // batch, GATHER["how"] == "index_select"
     t0, c0 = time.perf_counter(), time.process_time()
     for step in range(steps):
         epoch, pos = divmod(step, spe)
@@ -105,7 +111,10 @@ def bare(hidden: int, steps: int, batch: int) -> Timing:
             g = torch.Generator().manual_seed(SEED * 1000003 + epoch)
             perm = torch.randperm(n, generator=g)
         idx = perm[pos * batch:(pos + 1) * batch]
-        loss = F.cross_entropy(net(x[idx]), y[idx])
+        if by_select:
+            loss = F.cross_entropy(net(x.index_select(0, idx)), y.index_select(0, idx))
+        else:
+            loss = F.cross_entropy(net(x[idx]), y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -292,11 +301,15 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=15, help="runner/bare pairs (part 1)")
     ap.add_argument("--attached-pairs", type=int, default=5, help="app/CLI pairs (part 2)")
     ap.add_argument("--part", choices=["both", "runner", "attached", "calls"], default="both")
+    ap.add_argument("--bare-gather", choices=["index", "index_select"], default="index",
+                    help="the bare loop's batch gather: x[idx], or index_select as the engine")
     a = ap.parse_args()
+    GATHER["how"] = a.bare_gather
     torch.set_num_threads(a.threads)
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(a.threads)
-    out: dict = {"steps": a.steps, "batch": a.batch, "threads": torch.get_num_threads(),
-                 "cpus": os.cpu_count(), "load_1min_before": round(os.getloadavg()[0], 1)}
+    out: dict = {"steps": a.steps, "batch": a.batch, "bare_gather": a.bare_gather,
+                 "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+                 "load_1min_before": round(os.getloadavg()[0], 1)}
     if a.part in ("both", "runner"):
         out.update(part_runner(a))
     if a.part in ("both", "attached"):

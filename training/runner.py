@@ -356,6 +356,10 @@ def _run(project: Project | str | os.PathLike, run_dir: Path, emit: Callable[[Ev
     recipe = app_recipe(plan.recipe_cls)(nets, data, hp, dev)
     recipe.graph_cls = plan.graph_cls
     recipe.adapt(plan.input_specs)
+    if hp.get("optimize") or hp.get("compile"):
+        # a run in a process that compiled before (tests, a notebook): torch.compile caches per
+        # function, and after 8 models the recipe's loss would train eagerly with no word of it
+        torch.compiler.reset()
     sampler = setup(recipe, say=note)
     total = hp["total_steps"]
     hp["checkpoint_every"] = hp.get("checkpoint_every") or hp["eval_every"]
