@@ -15,7 +15,9 @@ import training
 def test_each_in_process_optimised_run_compiles_its_own_model(tmp_path, monkeypatch):
     import torch._dynamo
 
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)  # the limit, reached sooner
+    limit = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else \
+        "cache_size_limit"  # its name before torch 2.6
+    monkeypatch.setattr(torch._dynamo.config, limit, 1)  # the limit, reached sooner
     seconds = []
     for i, hidden in enumerate((32, 48)):  # two models: the second recompiles the same loss
         project = templates.build("mlp-digits")
