@@ -127,3 +127,16 @@ def test_batches_hold_the_sampled_rows_of_every_tensor_on_the_training_device():
     assert images.abs().sum() > 0, "a batch is a copy: a recipe may write into it"
     moved = data.batcher("val", torch.device("meta"))(torch.tensor([4, 1]))  # a device elsewhere
     assert [t.device.type for t in moved] == ["meta"] * 3 and moved[1].shape == (2, 7)
+
+
+@pytest.mark.timeout(30)
+def test_the_sampler_draws_each_epoch_on_the_cpu_and_sends_it_where_the_data_are():
+    cpu = Sampler(50, 8, seed=3)
+    assert cpu.device == torch.device("cpu")
+    steps = [cpu.indices(s).tolist() for s in range(12)]  # six batches an epoch: two epochs
+    again = Sampler(50, 8, seed=3)
+    assert [again.indices(s).tolist() for s in (11, 0, 7)] == [steps[11], steps[0], steps[7]]
+    elsewhere = Sampler(50, 8, seed=3)
+    elsewhere.device = torch.device("meta")  # as setup sets it for data preloaded on a GPU
+    idx = elsewhere.indices(7)
+    assert idx.device.type == "meta" and idx.shape == (8,) and idx.dtype == torch.long

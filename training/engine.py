@@ -255,20 +255,22 @@ class Sampler:
     """Batch indices as a pure function of (seed, step), so a resumed run sees the same batches.
 
     Every epoch is a fresh permutation drawn from a generator seeded with seed + epoch; ranks of a
-    distributed run take interleaved slices of each batch.
+    distributed run take interleaved slices of each batch. The permutation goes to ``device``
+    once an epoch: where the data lie (a GPU, for data setup preloads), since indexing GPU data
+    with CPU indices copies them over with a stream synchronisation, every tensor, every step.
     """
 
     def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
         self.n, self.seed, self.rank, self.world = n, seed, rank, world
         self.batch_size = max(1, min(batch_size, n))
         self.steps_per_epoch = max(1, n // self.batch_size)
-        self._epoch, self._perm = -1, torch.arange(n)
+        self._epoch, self._perm, self.device = -1, torch.arange(n), torch.device("cpu")
 
     def indices(self, step: int) -> Tensor:
         epoch, pos = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(self.seed * 1000003 + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g).to(self.device)
         idx = self._perm[pos * self.batch_size:(pos + 1) * self.batch_size]
         return idx[self.rank::self.world] if self.world > 1 else idx
 
@@ -365,9 +367,10 @@ def setup(recipe: Recipe, rank: int = 0, world: int = 1,
     shows them).
     """
     data, hp, device = recipe.data, recipe.hp, recipe.device
+    sampler = Sampler(data.size("train"), hp["batch_size"], hp["seed"], rank, world)
     if device.type == "cuda" and data.kind == "tensors":  # small data: keep it on the GPU
         data.train, data.val = (tuple(t.to(device) for t in p) for p in (data.train, data.val))
-    sampler = Sampler(data.size("train"), hp["batch_size"], hp["seed"], rank, world)
+        sampler.device = device  # and the batches' indices
     total = hp.get("steps") or hp["epochs"] * sampler.steps_per_epoch
     hp.update(total_steps=total, steps_per_epoch=sampler.steps_per_epoch)
     hp["eval_every"] = hp.get("eval_every") or max(1, total // 10)

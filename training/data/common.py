@@ -70,7 +70,7 @@ class Data:
         On the CPU ``index_select`` copies whole rows: the same values as ``t[idx]`` (advanced
         indexing, element by element) at 2-3x its speed, 3.3 against 6.7 us for a digits batch
         with its labels and 34 against 108 us for a CIFAR-sized one (benchmarks/bench_batching.py).
-        On a GPU, indexing takes the sampler's CPU indices as they are.
+        Preloaded on a GPU, the data are indexed there, with the sampler's indices (on the GPU too).
         """
         part = getattr(self, split)
         if device.type == "cpu":  # where the data are (setup moves them to a GPU only)
@@ -170,8 +170,7 @@ def split_rows(tensors: tuple[Tensor, ...], val_fraction: float, seed: int) -> t
     n = tensors[0].shape[0]
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_val = min(n - 1, max(1, int(round(n * val_fraction)))) if n > 1 else 0
-    va, tr = perm[:n_val], perm[n_val:]
-    return tuple(t[tr] for t in tensors), tuple(t[va] for t in tensors)
+    return tuple(t[perm[n_val:]] for t in tensors), tuple(t[perm[:n_val]] for t in tensors)
 
 
 def standardize(train: tuple, val: tuple, pos: int = 0) -> tuple[tuple, tuple, dict]:
