@@ -120,16 +120,25 @@ def test_export_in_the_background_writes_checked_files_per_network(env: Path, qt
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_an_export_that_fails_says_where(env: Path, qtbot) -> None:
-    """Weights that do not fit the network: refused in the child, and the dialog names the
-    network."""
+    """Weights the graph has outgrown are left out, and the status bar says so; a node ONNX
+    cannot express stops the export in the child, and the dialog names its network and node."""
     pytest.importorskip("onnxruntime")
-    w = make_window(qtbot, mlp_project())
-    _export(w, qtbot, env / "onnx")
-    assert w.messages[-1][0] == "ONNX exported"
-    # the same export with weights that do not fit: refused, and the reason names the network
     import torch
 
-    w.loaded_weights = {"net": {"fc1.weight": torch.zeros(3, 3)}}
+    w = make_window(qtbot, mlp_project())
+    statuses: list[str] = []
+    w.statusBar().messageChanged.connect(statuses.append)
+    w.loaded_weights = {"net": {"fc1.weight": torch.zeros(3, 3)}}  # an edit outgrew them
+    _export(w, qtbot, env / "onnx")
+    assert w.messages[-1][0] == "ONNX exported", w.messages[-1]
+    assert any("no longer fit net" in s and "initial weights" in s for s in statuses), statuses
+    project = mlp_project()
+    add_network(project, "pooled").chain(
+        ("io.input", {"shape": ["N", 3, 9, 9]}, "x"),
+        ("conv.conv2d", {"out_channels": 4, "kernel_size": 3}, "conv"),
+        ("pool.adaptive_max_pool2d", {"output_size": [4, 4]}, "squeeze"), ("io.output", {}, "y"))
+    w = make_window(qtbot, project)
     _export(w, qtbot, env / "onnx2")
     title, text = w.messages[-1]
-    assert title == "ONNX not exported" and "network 'net'" in text, text
+    assert title == "ONNX not exported" and "network 'pooled'" in text, text
+    assert "squeeze" in text and "adaptive_max_pool2d" in text, text

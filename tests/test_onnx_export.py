@@ -157,3 +157,14 @@ def test_cli_export_onnx(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert (tmp_path / "model.py").exists() and (tmp_path / "model.onnx").exists()
     assert "onnxruntime vs torch at N=3: max |diff|" in out
+
+
+def test_the_check_counts_a_nan_or_infinity_on_one_side_as_a_mismatch() -> None:
+    nan, inf = float("nan"), float("inf")
+    want = torch.tensor([1.0, nan, inf, -inf, 2.0])
+    assert ox.output_diff(want, want.clone()) == 0.0  # the same NaNs and infinities agree
+    assert ox.output_diff(want, torch.tensor([1.0, nan, inf, -inf, 2.5])) == 0.5
+    for have in ([nan, nan, inf, -inf, 2.0], [1.0, 0.0, inf, -inf, 2.0],
+                 [1.0, nan, -inf, -inf, 2.0], [1.0, nan, 3.0, -inf, 2.0]):
+        assert ox.output_diff(want, torch.tensor(have)) == float("inf"), have
+    assert ox.output_diff(torch.zeros(0), torch.zeros(0)) == 0.0
