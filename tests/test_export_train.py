@@ -200,6 +200,38 @@ def test_train_py_stays_within_its_line_budget(name):
 
 
 @pytest.mark.timeout(60)
+def test_fold_drops_a_class_default_that_init_now_always_overwrites():
+    """``scheds = {}`` stands in for the schedules only where none is made; a project with a
+    schedule keeps the branch that makes them, and the default, never read again, goes."""
+    from training.fold import fold
+
+    src = (
+        "class Opt:\n"
+        "    \"\"\"Doc.\"\"\"\n"
+        "\n"
+        "    scheds: dict = {}  # none\n"
+        "\n"
+        "    def __init__(self, hp):\n"
+        "        if hp['schedule'] != 'constant':\n"
+        "            self.scheds = {'main': 1}\n"
+        "\n"
+        "    def step(self):\n"
+        "        return self.scheds\n")
+    kept = fold(src, {"schedule": "cosine"})
+    assert "scheds: dict" not in kept and "        self.scheds = {'main': 1}\n" in kept
+    assert '"""Doc."""\n\n    def __init__' in kept, "one blank line stays"
+    ns: dict = {}
+    exec(compile(kept, "<folded>", "exec"), ns)  # noqa: S102
+    assert ns["Opt"]({}).step() == {"main": 1}
+    assert "scheds: dict = {}" in fold(src, {"schedule": "constant"}), "still the default"
+    assert fold(src, {}) == src
+    read_first = src.replace("        if hp[", "        print(self.scheds)\n        if hp[")
+    assert "scheds: dict = {}" in fold(read_first, {"schedule": "cosine"}), "read before set"
+    by_class = src + "\n\nX = Opt.scheds\n"
+    assert "scheds: dict = {}" in fold(by_class, {"schedule": "cosine"}), "read on the class"
+
+
+@pytest.mark.timeout(60)
 def test_fold_decides_tests_of_fixed_settings_only():
     from training.fold import fold, written_settings
 
@@ -324,6 +356,7 @@ def test_app_trains_the_pieces_the_export_copies(tmp_path):
     text = (tmp_path / "train.py").read_text()
     assert "clip_grad_norm_" in text and "math.cos" in text and "torch.optim.SGD" in text
     assert "torch.optim.Adam" not in text and '== "step"' not in text, "only its branches"
+    assert "scheds: dict" not in text and "self.scheds = {" in text, "no default it overwrites"
     tree = ast.parse(text)
     sources = {s.name: (s, src) for mod in (engine, common, builtin, classification, standalone)
                for src in [inspect.getsource(mod)] for s in ast.parse(src).body

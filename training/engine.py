@@ -215,7 +215,7 @@ class Recipe:
         slower than fp32), else one shared no-op (no allocation per step). ``auto`` is off here:
         :func:`fast_kernels` turns it into bf16 or off."""
         amp, kind = self.hp.get("amp", "off"), self.device.type
-        if amp == "bf16" and kind in ("cuda", "cpu") or amp == "fp16" and kind == "cuda":
+        if (amp == "bf16" and kind in ("cuda", "cpu")) or (amp == "fp16" and kind == "cuda"):
             return torch.autocast(kind, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
         return self.NO_AUTOCAST
 

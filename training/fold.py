@@ -20,6 +20,8 @@ call returns for it (``"convolutional": Returns(False)``: an MLP's tests of it f
 dataset's options (``OPTIONS``): ``option_number(options, "val_fraction", 0.2, 0.0, 0.95)``
 becomes the checked literal, a bad value raising the loader's own DataError at export, and a
 function that hands back its argument for this project (``"first": IDENTITY``: the call goes).
+After the tests, a class default that ``__init__`` now always overwrites is left out too: it only
+stood in for the branches that were folded away.
 
 Still one path: a folded test takes the value the app reads for this project, so the branch kept
 is the branch the app runs; ``tests/test_export_train.py`` checks that every exported piece is its
@@ -259,9 +261,56 @@ def fold(text: str, fixed: dict[str, Any], decided: set[str] | None = None) -> s
         if new is None and OPTIONS in fixed:
             new = _fold_option(text, fixed[OPTIONS], set() if decided is None else decided)
         if new is None:
-            return text
+            return _drop_overwritten_defaults(text)
         text = new
-    return text
+    return _drop_overwritten_defaults(text)
+
+
+def _drop_overwritten_defaults(text: str) -> str:
+    """The text without the class attributes that the class's ``__init__`` now always sets.
+
+    A class default stands in for an instance attribute that ``__init__`` sets only on some
+    paths (``Optimizers.scheds`` without a schedule); once folding has kept only the path that
+    sets it, the default is never read and goes with its line. Only a default of a plain name,
+    read nowhere in the text but as ``self.<name>``, and set at the top level of ``__init__``
+    before any ``return`` and before ``__init__`` reads it."""
+    tree = syntax.parse(text)
+    lines = text.split("\n")
+    spans = []
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        init = next((s for s in cls.body if isinstance(s, ast.FunctionDef)
+                     and s.name == "__init__"), None)
+        if init is None:
+            continue
+        always: set[str] = set()
+        for stmt in init.body:
+            if isinstance(stmt, ast.Return):
+                break
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else \
+                [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+            for e in (e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])):
+                if isinstance(e, ast.Attribute) and getattr(e.value, "id", "") == "self" and \
+                        not _reads_before(init, e.attr, stmt.lineno):
+                    always.add(e.attr)
+        for stmt in cls.body:
+            if not isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                continue
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            names = {t.id for t in targets if isinstance(t, ast.Name)}
+            if len(names) == len(targets) == 1 and names <= always and \
+                    not any(isinstance(n, ast.Attribute) and n.attr in names
+                            and getattr(n.value, "id", "") != "self" for n in ast.walk(tree)):
+                spans.append((stmt.lineno, stmt.end_lineno or stmt.lineno))
+    for a, b in sorted(spans, reverse=True):
+        blank_around = not lines[a - 2].strip() and b < len(lines) and not lines[b].strip()
+        del lines[a - 1:b + (1 if blank_around else 0)]
+    return "\n".join(lines)
+
+
+def _reads_before(fn: ast.FunctionDef, attr: str, line: int) -> bool:
+    """Whether ``fn`` reads ``self.<attr>`` on a line before ``line`` (or on it, as a value)."""
+    return any(isinstance(n, ast.Attribute) and n.attr == attr and isinstance(n.ctx, ast.Load)
+               and n.lineno <= line for n in ast.walk(fn))
 
 
 def _fold_once(text: str, fixed: dict[str, Any], decided: set[str]) -> str | None:

@@ -220,7 +220,7 @@ def node_split(y: Tensor, x: Tensor, edge_index: Tensor, options: dict, seed: in
     for c in y.unique():
         idx = (y == c).nonzero().flatten()
         idx = idx[torch.randperm(len(idx), generator=g)]
-        train_mask[idx[: max(1, int(round(len(idx) * frac)))]] = True
+        train_mask[idx[: max(1, round(len(idx) * frac))]] = True
     return OneGraph((x, edge_index, y, train_mask), (x, edge_index, y, ~train_mask), info)
 
 

@@ -169,7 +169,7 @@ def split_rows(tensors: tuple[Tensor, ...], val_fraction: float, seed: int) -> t
     """A seeded shuffle then a cut; the validation part is at least one row."""
     n = tensors[0].shape[0]
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_val = min(n - 1, max(1, int(round(n * val_fraction)))) if n > 1 else 0
+    n_val = min(n - 1, max(1, round(n * val_fraction))) if n > 1 else 0
     return tuple(t[perm[n_val:]] for t in tensors), tuple(t[perm[:n_val]] for t in tensors)
 
 

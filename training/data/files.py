@@ -183,7 +183,7 @@ def _is_number(text: str) -> bool:
 def _column_index(header: list[str] | None, width: int, column, path: str) -> int:
     if column is None:
         return width - 1
-    if isinstance(column, int) and not isinstance(column, bool) or \
+    if (isinstance(column, int) and not isinstance(column, bool)) or \
             (isinstance(column, str) and column.lstrip("-").isdigit()):
         i = int(column)
         if -width <= i < width:

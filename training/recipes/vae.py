@@ -38,7 +38,7 @@ class VAERecipe(Recipe):
         if input_specs.get(role):
             self.data.fit_input(0, input_specs[role][0][0], f"network '{role}'")
         self.data.rescale(0.0, 1.0)  # the reconstruction is a Sigmoid output; the loss is BCE
-        if "decoder" in input_specs and input_specs["decoder"]:
+        if input_specs.get("decoder"):
             self.latent = input_specs["decoder"][0][0][1]
 
     def forward(self, x):
