@@ -9,7 +9,8 @@ import pytest
 import templates
 import training
 
-HYPER = {"log_every": 2, "eval_every": 4, "checkpoint_every": 4, "max_val_samples": 32}
+HYPER = {"log_every": 2, "log_min_s": 0, "eval_every": 4, "checkpoint_every": 4,
+         "max_val_samples": 32}
 
 
 def _run(run_dir, steps: int, resume: bool = False) -> tuple[dict, list[dict]]:

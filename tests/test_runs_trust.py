@@ -82,8 +82,8 @@ def checkpoint(tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_resume_after_kill_9_is_bit_exact(tmp_path, one_thread):
-    total, hyper = 40, {"log_every": 1, "eval_every": 10, "checkpoint_every": 10,
-                        "batch_size": 64}
+    total, hyper = 40, {"log_every": 1, "log_min_s": 0, "eval_every": 10,
+                        "checkpoint_every": 10, "batch_size": 64}
     project_file = tmp_path / "mlp.loom"
     save(digits_mlp(**hyper), project_file)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -349,7 +349,7 @@ def test_cli_resume_continues_a_stopped_run_exactly(tmp_path, capsys, one_thread
     from training import cli
     from training.runner import Control
 
-    project, total = digits_mlp(log_every=1, batch_size=64), 12
+    project, total = digits_mlp(log_every=1, log_min_s=0, batch_size=64), 12
     full = training.run(project, tmp_path / "full", steps=total, device="cpu")
     control = Control()
 

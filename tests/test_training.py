@@ -62,7 +62,7 @@ def _train_losses(events: list[dict]) -> dict[int, float]:
 
 
 def test_resume_is_exact_on_cpu(tmp_path):
-    n, hyper = 12, {"log_every": 1, "eval_every": 5, "batch_size": 128}
+    n, hyper = 12, {"log_every": 1, "log_min_s": 0, "eval_every": 5, "batch_size": 128}
     full = training.run(digits_mlp(16), tmp_path / "full", steps=2 * n, device="cpu", hyper=hyper)
     assert full["event"] == "finished"
     control = Control()
@@ -81,6 +81,42 @@ def test_resume_is_exact_on_cpu(tmp_path):
     assert sorted(a) == sorted(b) == list(range(1, 2 * n + 1))
     assert [a[i] for i in sorted(a)] == [b[i] for i in sorted(b)]  # bit-for-bit equal
     assert "resumed" in [e["event"] for e in events_of(tmp_path / "part")]
+
+
+def test_a_fast_run_records_at_most_every_log_min_s_and_loses_no_step(tmp_path):
+    """Records are rate-limited (a fast run's would cost more than its steps), yet every step's
+    loss is logged once, in order, and a record ends each evaluation's step, the last and a stop."""
+    hyper = {"log_every": 1, "log_min_s": 30.0, "eval_every": 8, "batch_size": 64}
+    ev = training.run(digits_mlp(16), tmp_path / "full", steps=20, device="cpu", hyper=hyper)
+    assert ev["event"] == "finished"
+    train = [e for e in events_of(tmp_path / "full")
+             if e["event"] == "metric" and e["split"] == "train"]
+    # no 30 s pass in this run: only the records that are never left out
+    assert [e["step"] for e in train] == [8, 16, 20]
+    assert [len(e["losses"]) for e in train] == [8, 8, 4]
+    assert sorted(_train_losses(events_of(tmp_path / "full"))) == list(range(1, 21))
+    assert all("accuracy" in e for e in train)  # computed for the steps a record follows
+
+    exact = training.run(digits_mlp(16), tmp_path / "exact", steps=20, device="cpu",
+                         hyper={**hyper, "log_min_s": 0})  # 0: every log_every steps
+    steps = [e["step"] for e in events_of(tmp_path / "exact")
+             if e["event"] == "metric" and e["split"] == "train"]
+    assert exact["event"] == "finished" and steps == list(range(1, 21))
+    full = _train_losses(events_of(tmp_path / "full"))
+    assert _train_losses(events_of(tmp_path / "exact")) == full  # the same numbers either way
+
+    control = Control()
+
+    def stop_at_a_checkpoint(e: dict) -> None:  # step 5: between records
+        if e["event"] == "checkpoint":
+            control.stop()
+
+    part = training.run(digits_mlp(16), tmp_path / "part", steps=20, device="cpu",
+                        hyper={**hyper, "checkpoint_every": 5}, on_event=stop_at_a_checkpoint,
+                        control=control)
+    assert part == {**part, "event": "stopped", "step": 5}
+    # the steps since the last record are logged at the stop, so a resumed log is whole
+    assert sorted(_train_losses(events_of(tmp_path / "part"))) == [1, 2, 3, 4, 5]
 
 
 def test_nan_loss_fails_with_step_and_hint(tmp_path, monkeypatch):

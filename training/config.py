@@ -45,7 +45,10 @@ class Hyper(BaseModel):
                            "says otherwise; on CUDA also cudnn.benchmark and TF32 (numerics "
                            "change, like TF32's)")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    log_every: int = Field(10, ge=1, le=MAX_COUNT)
+    log_every: int = Field(10, ge=1, le=MAX_COUNT, description="Steps between train records")
+    log_min_s: float = Field(0.1, ge=0, le=3600, description="At most one train record this "
+                             "often (seconds; every step's loss is still in it); 0: every "
+                             "log_every steps")
     eval_every: int | None = Field(None, ge=1, le=MAX_COUNT,
                                    description="Default: about 10 times per run")
     max_val_samples: int | None = Field(None, ge=1, le=MAX_COUNT,

@@ -66,8 +66,8 @@ LOCAL_MODULES = frozenset({"model"})
 #: a recipe's class attributes that only the app reads (the Training panel, the plan)
 RECIPE_METADATA = frozenset({"name", "defaults", "metric", "optional_networks", "alternatives"})
 #: settings read by the entry point and the loop whatever the recipe
-ALWAYS = ("seed", "device", "optimize", "batch_size", "steps", "epochs", "log_every", "eval_every",
-          "lr", "weight_decay", "amp")
+ALWAYS = ("seed", "device", "optimize", "batch_size", "steps", "epochs", "log_every", "log_min_s",
+          "eval_every", "lr", "weight_decay", "amp")
 #: settings the script's command line sets (its flags), so tests of them are never folded
 COMMAND_LINE = frozenset({"steps", "epochs", "device", "optimize"})
 
@@ -354,7 +354,7 @@ CONFIG_TOPICS = (
     ("project", "dataset", "networks", "dataset_options"),
     ("optimizer", "lr", "betas", "momentum", "weight_decay", "schedule", "warmup_steps",
      "step_size", "gamma", "grad_clip"),
-    ("batch_size", "epochs", "steps", "log_every", "eval_every", "max_val_samples"),
+    ("batch_size", "epochs", "steps", "log_every", "log_min_s", "eval_every", "max_val_samples"),
     ("seed", "device", "amp", "optimize", "compile"),
 )
 

@@ -34,7 +34,7 @@ class ClassificationRecipe(Recipe):
     def train_step(self, batch, step):
         loss, logits = self.loss(batch[0], batch[1])
         self.opt.step(loss)
-        if not self.logs_after(step):
+        if not self.logs_now:
             return {"loss": loss}
         return {"loss": loss, "accuracy": (logits.detach().argmax(-1) == batch[1]).float().mean()}
 
