@@ -293,3 +293,17 @@ def test_cli_train_template_and_failure_exit_codes(tmp_path, capsys):
     assert main([str(tmp_path / "bad.loom"), "--steps", "2", "--out", str(tmp_path / "bad")]) == 1
     assert "training failed" in capsys.readouterr().err
     assert main(["no-such-template"]) == 2
+
+
+def test_control_held_sums_up_a_pause_and_a_stop():
+    """The loop reads ``held`` between steps (one attribute); it must never miss a stop."""
+    c = Control()
+    assert not c.held and not c.paused
+    c.pause()
+    assert c.held and c.paused
+    c.resume()
+    assert not c.held and not c.paused
+    c.pause()
+    c.stop()  # a stop while paused ends the pause and stays said through a resume
+    c.resume()
+    assert c.held and c.stop_requested and not c.paused
