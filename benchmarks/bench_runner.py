@@ -8,21 +8,22 @@ vs the CLI: same model, data, steps and torch threads.
 Run it without ``nice``: both sides of a pair must get the priority a user's run gets.
 
 Part 1 (target >= 0.99): the runner (``training.run``: events to events.jsonl, a callback and
-TensorBoard files) against the loop anyone would write by hand (``bare``), both training the same
-generated MLP on digits-flat with Adam, in this process. The runner is timed from its ``started``
-event to its last train metric (building the model and the final evaluation are left out, as the
-bare loop has neither); the bare loop from its first step to its last loss. (The runner encodes
-its TensorBoard records in batches, every 5 s and at the run's end: a run this short encodes them
-all after its last train metric, outside the window; in a long run that encoding, ~45 us a
-record, ~0.4% of this MLP's steps, falls inside it.) Each figure is the median of per-pair ratios
-(runner / the bare run beside it, the order alternating pair by pair, so load that comes and goes
-hurts both alike), with the quartiles and the extremes, by wall clock and by this process's CPU
-time (the work done, which load on a shared machine hardly moves; the wall figure is what a user
-sees and also catches waiting, on the GIL or the disk). Beside them, ``best``: the fastest runner
-over the fastest bare run (load only ever slows a run, so the best of each is the nearest to its
-cost on an idle machine). The engine gathers a batch with ``index_select``, faster than the
-``x[idx]`` the bare loop writes (benchmarks/bench_batching.py); ``--bare-gather index_select``
-gives the bare loop the same gather, so that the ratio is the bookkeeping alone.
+TensorBoard files) against the loop anyone would write by hand (``bare``), both training the
+same generated MLP on digits-flat with Adam, in this process. The runner is timed from its
+``started`` event to its last train metric (building the model and the final evaluation are left
+out, as the bare loop has neither); the bare loop from its first step to its last loss. (The
+runner encodes its TensorBoard records in batches, every 5 s and at the run's end: a run this
+short encodes them all after its last train metric, outside the window; in a long run that
+encoding, ~45 us a record, falls inside it: with records at most one per 0.1 s, ~0.05% of this
+MLP's steps.) Each figure is the median of per-pair ratios (runner / the bare run beside it, the
+order alternating pair by pair, so load that comes and goes hurts both alike), with the
+quartiles and the extremes, by wall clock and by this process's CPU time (the work done, which
+load on a shared machine hardly moves; the wall figure is what a user sees and also catches
+waiting, on the GIL or the disk). Beside them, ``best``: the fastest runner over the fastest
+bare run (load only ever slows a run, so the best of each is the nearest to its cost on an idle
+machine). The engine gathers a batch with ``index_select``, faster than the ``x[idx]`` the bare
+loop writes (benchmarks/bench_batching.py); ``--bare-gather index_select`` gives the bare loop
+the same gather, so that the ratio is the bookkeeping alone.
 
 Part 2 (target >= 0.97): the same project trained as the app trains it, a ``RunnerProcess``
 child (the dashboard's class, followed from a Qt event loop polling events.jsonl), against
