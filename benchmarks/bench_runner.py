@@ -10,20 +10,21 @@ Run it without ``nice``: both sides of a pair must get the priority a user's run
 Part 1 (target >= 0.99): the runner (``training.run``: events to events.jsonl, a callback and
 TensorBoard files) against the loop anyone would write by hand (``bare``), both training the
 same generated MLP on digits-flat with Adam, in this process. The runner is timed from its
-``started`` event to its last train metric (building the model and the final evaluation are left
-out, as the bare loop has neither); the bare loop from its first step to its last loss. (The
-runner encodes its TensorBoard records in batches, every 5 s and at the run's end: a run this
-short encodes them all after its last train metric, outside the window; in a long run that
-encoding, ~45 us a record, falls inside it: with records at most one per 0.1 s, ~0.05% of this
-MLP's steps.) Each figure is the median of per-pair ratios (runner / the bare run beside it, the
-order alternating pair by pair, so load that comes and goes hurts both alike), with the
-quartiles and the extremes, by wall clock and by this process's CPU time (the work done, which
-load on a shared machine hardly moves; the wall figure is what a user sees and also catches
-waiting, on the GIL or the disk). Beside them, ``best``: the fastest runner over the fastest
-bare run (load only ever slows a run, so the best of each is the nearest to its cost on an idle
-machine). The engine gathers a batch with ``index_select``, faster than the ``x[idx]`` the bare
-loop writes (benchmarks/bench_batching.py); ``--bare-gather index_select`` gives the bare loop
-the same gather, so that the ratio is the bookkeeping alone.
+``started`` event to its last train metric (building the model and the final evaluation are
+left out, as the bare loop has neither); the bare loop from its first step to its last loss.
+(The runner encodes its TensorBoard records in batches, every 5 s in a run, and at its end: a
+run this short would encode them all after its last train metric, outside the window, so here
+it flushes every ``FLUSH_IN_WINDOW`` seconds, ~3 times a run, and pays inside the window what a
+long run pays: a loss a step, ~0.3 us each.) Each figure is the median of per-pair ratios
+(runner / the bare run beside it, the order alternating pair by pair, so load that comes and
+goes hurts both alike), with the quartiles and the extremes, by wall clock and by this
+process's CPU time (the work done, which load on a shared machine hardly moves; the wall figure
+is what a user sees and also catches waiting, on the GIL or the disk). Beside them, ``best``:
+the fastest runner over the fastest bare run (load only ever slows a run, so the best of each
+is the nearest to its cost on an idle machine). The engine gathers a batch with
+``index_select``, faster than the ``x[idx]`` the bare loop writes
+(benchmarks/bench_batching.py); ``--bare-gather index_select`` gives the bare loop the same
+gather, so that the ratio is the bookkeeping alone.
 
 Part 2 (target >= 0.97): the same project trained as the app trains it, a ``RunnerProcess``
 child (the dashboard's class, followed from a Qt event loop polling events.jsonl), against
@@ -70,12 +71,15 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import training  # noqa: E402
+import training.tensorboard  # noqa: E402
 from compiler import Project, add_network, build  # noqa: E402
 from training.data import load  # noqa: E402
 
 LOG_EVERY = 10  # the default: a train record every 10 steps (at most one per log_min_s)
 #: the runner's settings beyond the defaults (``--part calls``: no time limit on records)
 EXTRA: dict[str, Any] = {}
+#: seconds between the runner's TensorBoard flushes here (a run's own: 5): inside the window
+FLUSH_IN_WINDOW = 0.4
 SEED = 0  # the runner's default seed: its initial weights and its batches
 LAST: dict[str, float] = {}  # each side's last loss: equal when both trained the same numbers
 #: how the bare loop gathers a batch: "index" (``x[idx]``, as people write it) or "index_select"
@@ -221,6 +225,7 @@ def alternate(pairs: int, first: Callable, second: Callable) -> list[tuple]:
 
 
 def part_runner(a: argparse.Namespace) -> dict:
+    training.tensorboard.FLUSH_SECS = FLUSH_IN_WINDOW
     bare(a.hidden, 100, a.batch)  # warm-up: kernels, allocator, the data in the cache
     runner(a.hidden, 100, a.batch)
     pairs = alternate(a.pairs, lambda: bare(a.hidden, a.steps, a.batch),

@@ -162,3 +162,53 @@ def test_metric_records_are_encoded_in_batches_at_each_flush(tmp_path: Path, mon
     cut.event(metric(5))
     cut.close()
     assert [s.step for s in _reader(tmp_path / "cut").Scalars("train/loss")] == [5]
+
+
+@pytest.mark.timeout(30)
+def test_a_series_is_encoded_as_arrays_byte_for_byte_as_one_by_one(tmp_path: Path) -> None:
+    """``encode_series`` (a flush's losses, as arrays) writes the bytes the per-record loop
+    writes: across the step sizes a varint changes at (127/128, 16383/16384), step 0 (no step
+    field), values beyond float32 (clamped) and wall times a record apart; TensorBoard reads
+    them back."""
+    scalars = ScalarRecords()
+    steps = [0, *range(100, 140), *range(16370, 16400), 2_097_151, 2_097_152]
+    values = [(-1) ** i * (i + 0.37) / 7 for i in range(len(steps))]
+    values[3], values[4] = 3.0e39, -1.0e40
+    walls = [1000.0 + i // 10 for i in range(len(steps))]
+    assert len(steps) >= event_file._SERIES_MIN, "long enough to take the array path"
+    def one_by_one(n: int) -> bytes:
+        return b"".join(scalars.encode_steps("train/loss", (v,), s, w)
+                        for v, s, w in zip(values[:n], steps[:n], walls[:n], strict=True))
+
+    assert scalars.encode_series("train/loss", values, steps, walls) == one_by_one(len(steps))
+    n = event_file._SERIES_MIN - 1  # too few for arrays: the loop's path, the same bytes
+    assert scalars.encode_series("train/loss", values[:n], steps[:n], walls[:n]) == one_by_one(n)
+    f = EventFile(tmp_path)
+    f.write_records(scalars.encode_series("train/loss", values, steps, walls))
+    f.close()
+    read = _reader(tmp_path).Scalars("train/loss")
+    assert [s.step for s in read] == steps
+    assert [s.wall_time for s in read] == walls
+    expect = [max(-3.4028234e38, min(3.4028234e38, v)) for v in values]
+    assert [s.value for s in read] == pytest.approx(expect, rel=1e-6)
+
+
+@pytest.mark.timeout(30)
+def test_a_flush_writes_every_finite_loss_of_its_records_in_order(tmp_path: Path) -> None:
+    """The sink batches the losses of all the records since its last flush into one series:
+    each at its own step and its record's wall time, a non-finite one (the run fails on it) left
+    out, the other metrics beside them."""
+    sink = TensorBoardSink(tmp_path / "run")
+    sink.event({"event": "started", "config": {}, "time": 1.0})
+    sink.event({"event": "metric", "split": "train", "step": 40, "losses": [0.5] * 40,
+                "accuracy": 0.25, "time": 2.0})
+    sink.event({"event": "metric", "split": "train", "step": 43,
+                "losses": [0.75, float("nan"), 0.125], "time": 3.0})
+    sink.event({"event": "finished", "step": 43, "time": 4.0})
+    sink.close()
+    acc = _reader(tmp_path / "run")
+    read = acc.Scalars("train/loss")
+    assert [s.step for s in read] == [*range(1, 41), 41, 43]
+    assert [s.value for s in read] == [0.5] * 40 + [0.75, 0.125]
+    assert [s.wall_time for s in read] == [2.0] * 40 + [3.0, 3.0]
+    assert [(s.step, s.value) for s in acc.Scalars("train/accuracy")] == [(40, 0.25)]

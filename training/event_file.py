@@ -18,8 +18,11 @@ import math
 import socket
 import struct
 import time
+from itertools import pairwise
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
 
 _F32_MAX = 3.4028234663852886e38
 
@@ -191,6 +194,73 @@ class ScalarRecords:
             out.append(_header(len(prefix) + len(tail)) + prefix + tail
                        + struct.pack("<I", _mask(crc)))
         return b"".join(out)
+
+    def encode_series(self, tag: str, values: Sequence[float], steps: Sequence[int],
+                      wall_times: Sequence[float]) -> bytes:
+        """Records of ``values[i]`` at ``steps[i]`` and ``wall_times[i]``, in that order: the
+        losses of every train record since the last flush, in one call.
+
+        Why arrays: a record per step is the hot path of TensorBoard logging (a fast run's
+        thousand steps a second), and a record built in Python costs ~2 us (its checksum is a
+        Python loop over its bytes), ~0.2% of a 1 ms step. Here every record of the series is a
+        row of one byte matrix and the table-driven checksum runs a column at a time over all
+        rows; the bytes are those :meth:`encode_steps` writes (tests check it)."""
+        n = len(values)
+        if n < _SERIES_MIN:  # a handful: the arrays' set-up costs more than it saves
+            lists = (np.asarray(x).tolist() for x in (values, steps, wall_times))
+            return b"".join(self.encode_steps(tag, (v,), s, w)
+                            for v, s, w in zip(*lists, strict=True))
+        prefix, state = self._tags.get(tag) or self._prefix(tag)
+        step = np.asarray(steps, dtype=np.int64)
+        size = _varint_sizes(step)  # 0: step 0, no step field (as :func:`event` writes it)
+        cuts = [0, *(np.flatnonzero(np.diff(size)) + 1).tolist(), n]
+        value = np.clip(np.asarray(values, dtype=np.float64), -_F32_MAX, _F32_MAX)
+        wall = np.asarray(wall_times, dtype="<f8")
+        out = []
+        for a, b in pairwise(cuts):  # runs of one step size: one record length each
+            k = int(size[a])
+            tail = np.empty((b - a, 13 + (k + 1 if k else 0)), dtype=np.uint8)
+            tail[:, 0:4] = value[a:b].astype("<f4").view(np.uint8).reshape(-1, 4)
+            tail[:, 4] = 0x09
+            tail[:, 5:13] = wall[a:b].view(np.uint8).reshape(-1, 8)
+            if k:
+                tail[:, 13] = 0x10
+                for i in range(k):  # the varint: 7 bits a byte, the high bit on all but last
+                    tail[:, 14 + i] = ((step[a:b] >> (7 * i)) & 0x7F) | (0x80 * (i < k - 1))
+            crc = _crc_rows(tail, state) ^ np.uint32(0xFFFFFFFF)
+            masked = ((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(0xA282EAD8)
+            head = _header(len(prefix) + tail.shape[1]) + prefix
+            rows = np.empty((b - a, len(head) + tail.shape[1] + 4), dtype=np.uint8)
+            rows[:, :len(head)] = np.frombuffer(head, dtype=np.uint8)
+            rows[:, len(head):-4] = tail
+            rows[:, -4:] = masked.astype("<u4").view(np.uint8).reshape(-1, 4)
+            out.append(rows.tobytes())
+        return b"".join(out)
+
+
+#: the fewest records :meth:`ScalarRecords.encode_series` builds as arrays (measured: the
+#: arrays' set-up is ~55 us, the loop's ~2 us a record)
+_SERIES_MIN = 32
+_TABLE_NP = np.array(_TABLE, dtype=np.uint32)
+
+
+def _crc_rows(rows: np.ndarray, crc: int) -> np.ndarray:
+    """The CRC-32C register after each row of ``rows`` (bytes, one row a record), each from
+    ``crc``: :func:`_crc_run`'s loop, a column at a time over all rows."""
+    reg = np.full(rows.shape[0], crc, dtype=np.uint32)
+    for column in rows.T:
+        reg = _TABLE_NP[(reg ^ column) & np.uint32(0xFF)] ^ (reg >> np.uint32(8))
+    return reg
+
+
+def _varint_sizes(steps: np.ndarray) -> np.ndarray:
+    """The bytes of each step's varint, 0 for a step that writes no step field (0 or less)."""
+    size = (steps > 0).astype(np.int64)
+    bound = 1 << 7
+    while (more := steps >= bound).any():
+        size += more
+        bound <<= 7
+    return size
 
 
 class EventFile:

@@ -11,7 +11,8 @@ each, where tensorboardX's ``add_scalar`` took ~140 us, ~10% of a fast run); ten
 dependency: protobuf and numpy only; no TensorFlow, no TensorBoard server; the viewer is the
 ``tensorboard`` extra) makes only the HParams summaries, once, when the run ends, and is never
 imported while it trains. Metric events are kept as they come and encoded in one batch when the
-file is next flushed (every FLUSH_SECS, and at any other event), in the training thread. Without
+file is next flushed (every FLUSH_SECS, and at any other event), in the training thread, the
+per-step losses of them all as arrays (~0.3 us a loss, an eighth of building each record). Without
 tensorboardX (an install without dependencies) a run trains as before: :class:`TensorBoardSink`
 says so in the ``started`` event (``"tensorboard"``) with the install hint, once, and writes
 nothing.
@@ -27,6 +28,8 @@ import math
 import time
 from pathlib import Path
 from typing import Any, Mapping
+
+import numpy as np
 
 from .event_file import EventFile, ScalarRecords, event, record, text_value
 
@@ -98,9 +101,18 @@ class TensorBoardSink:
             self._fail(err)
 
     def _encode_metrics(self) -> None:
+        """The kept metric events' records: each event's other metrics as it comes, and the
+        per-step losses of them all as one series a tag (:meth:`ScalarRecords.encode_series`:
+        ~0.2 us a loss, where one by one they cost ~2 us, ~0.2% of a 1 ms step)."""
         kept, self._metrics = self._metrics, []
+        series: dict[str, list[tuple[np.ndarray, np.ndarray, float]]] = {}
         for ev in kept:
-            self._metric(ev)
+            self._metric(ev, series)
+        for tag, parts in series.items():
+            values, steps = np.concatenate([v for v, _, _ in parts]), \
+                np.concatenate([s for _, s, _ in parts])
+            walls = np.concatenate([np.full(len(v), w) for v, _, w in parts])
+            self._out.append(self._scalars.encode_series(tag, values, steps, walls))
 
     RECORDED = frozenset({"started", "resumed", "metric", "finished", "stopped", "failed"})
 
@@ -130,31 +142,30 @@ class TensorBoardSink:
             return
         if kind == "resumed" and self._file is None and self.resume:
             self._purge = int(ev.get("step") or 0) + 1
-        elif kind == "metric":
-            self._metric(ev)
         elif kind in ("finished", "stopped", "failed"):
             self._end = dict(ev)
 
-    def _metric(self, ev: Mapping[str, Any]) -> None:
+    def _metric(self, ev: Mapping[str, Any],
+                series: dict[str, list[tuple[np.ndarray, np.ndarray, float]]]) -> None:
+        """One metric event: its losses go to ``series`` (a non-finite one, on which the run
+        fails, is left out), its other numbers are encoded now."""
         split = str(ev.get("split") or "train")
         step = int(ev.get("step") or 0)
         wall = float(ev.get("time") or time.time())
         self._open()
-        out, scalar = self._out, self._scalars.encode
         losses = ev.get("losses")
         if isinstance(losses, (list, tuple)) and losses:
             tag = f"{split}/loss"
-            numbers = [_number(loss) for loss in losses]
-            if None in numbers:  # a non-finite loss (the run fails on it): the finite ones
-                for i, number in enumerate(numbers, step - len(losses) + 1):
-                    if number is not None:
-                        out.append(scalar(tag, number, i, wall))
-            else:
-                out.append(self._scalars.encode_steps(tag, numbers, step - len(losses) + 1,
-                                                      wall))
-            last = next((n for n in reversed(numbers) if n is not None), None)
-            if last is not None:
-                self._last[tag] = last
+            try:
+                values = np.asarray(losses, dtype=np.float64).reshape(len(losses))
+            except (TypeError, ValueError):  # not one number a step: nothing to plot
+                values = np.full(len(losses), np.nan)
+            finite = np.isfinite(values)  # a non-finite loss (the run fails on it): left out
+            steps = np.arange(step - len(losses) + 1, step + 1)
+            if finite.any():
+                series.setdefault(tag, []).append((values[finite], steps[finite], wall))
+                self._last[tag] = float(values[finite][-1])
+        out, scalar = self._out, self._scalars.encode
         for key, value in ev.items():
             if key in NOT_METRICS or (key == "loss" and losses):
                 continue
