@@ -460,12 +460,15 @@ def fit(recipe: Recipe, sampler: Sampler, total_steps: int, start_step: int,
     a fast run's records would otherwise cost more than its steps (a record is ~0.15 ms, a small
     MLP's step ~1 ms) and a live plot shows no more. Every step's loss is in the record that
     follows it (``losses``), and one always follows an evaluation's step, the last step and a
-    stop, so the log is whole where a run ends or can resume. Losses stay on the device between
-    records (no sync per step); a non-finite loss is found at the next record and raises
-    TrainingFault with the first bad step.
+    stop, so the log is whole where a run ends or can resume. Under DDP every ``log_every``
+    steps, on every rank: timed by each rank's clock, records could fall at different steps, and
+    a NaN would stop one rank while the others wait for it in the next step's all-reduce.
+    Losses stay on the device between records (no sync per step); a non-finite loss is found at
+    the next record and raises TrainingFault with the first bad step.
     """
     step, pending, last_val, hp = start_step, [], {}, recipe.hp
     log_every, min_s, eval_every = hp["log_every"], hp.get("log_min_s", 0), hp.get("eval_every")
+    min_s = min_s if sampler.world == 1 else 0  # ranks in step record at the same steps
     recipe.train_mode(True)
     # bound once: at a millisecond a step, attribute lookups and dispatch show in throughput
     batch_of, indices = recipe.data.batcher("train", recipe.device), sampler.indices

@@ -71,19 +71,19 @@ def main(argv: list[str] | None = None) -> None:
         hooks.sample_dir = os.path.join(args.out, "samples")
     try:
         step, metrics = fit(recipe, sampler, hp["total_steps"], 0, hooks)
+        if rank == 0:
+            os.makedirs(args.out, exist_ok=True)
+            nets = {k: unwrap(n).state_dict() for k, n in recipe.nets.items()}  # weights only
+            torch.save({"step": step, "nets": nets}, os.path.join(args.out, "latest.pt"))
+            print(json.dumps({"finished": step, "world_size": world, "metrics": metrics,
+                              "duration_s": round(time.time() - t0, 2)}), flush=True)
     except TrainingFault as err:  # a loss that became NaN: what happened, and what to change
         sys.exit(f"{err.reason}: {err.hint}" if err.hint else err.reason)
-    if rank == 0:
-        os.makedirs(args.out, exist_ok=True)
-        nets = {k: unwrap(n).state_dict() for k, n in recipe.nets.items()}  # the weights only
-        torch.save({"step": step, "nets": nets}, os.path.join(args.out, "latest.pt"))
-        print(json.dumps({"finished": step, "world_size": world, "metrics": metrics,
-                          "duration_s": round(time.time() - t0, 2)}), flush=True)
-    if world > 1:  # free the DDP wrappers while the process group lives: left to the exit,
-        del recipe  # gloo's threads were torn down at 1 in 10 runs ("terminate called")
-        gc.collect()  # the wrappers sit in reference cycles
-        torch.distributed.destroy_process_group()
-
+    finally:  # free the DDP wrappers while the process group lives (a failed run too): left to
+        if world > 1:  # the exit, gloo's threads were torn down at 1 in 10 ("terminate called")
+            del recipe
+            gc.collect()  # the wrappers sit in reference cycles
+            torch.distributed.destroy_process_group()
 
 if __name__ == "__main__":
     sys.exit(main())
