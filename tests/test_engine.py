@@ -140,3 +140,28 @@ def test_the_sampler_draws_each_epoch_on_the_cpu_and_sends_it_where_the_data_are
     elsewhere.device = torch.device("meta")  # as setup sets it for data preloaded on a GPU
     idx = elsewhere.indices(7)
     assert idx.device.type == "meta" and idx.shape == (8,) and idx.dtype == torch.long
+
+
+@pytest.mark.timeout(60)
+def test_under_ddp_every_rank_records_every_log_every_steps_whatever_its_clock():
+    """``log_min_s`` times records by each process's clock; DDP's ranks would then record at
+    different steps, and a NaN found at one rank's record would leave the others waiting for it
+    in the next all-reduce. So with more than one rank the limit is off: records every
+    ``log_every`` steps (alone, the same run records only where a record is never left out)."""
+    import templates
+    from training.engine import fit, setup
+    from training.plan import prepare
+
+    plan = prepare(templates.build("mlp-digits"), {"log_every": 2, "log_min_s": 3600,
+                                                   "eval_every": 100, "steps": 7})
+    steps = {}
+    for world in (1, 2):
+        torch.manual_seed(0)
+        nets = {role: plan.built.instantiate(net) for role, net in plan.roles.items()}
+        recipe = plan.recipe_cls(nets, plan.data, plan.hyper.model_dump(), torch.device("cpu"))
+        recipe.adapt(plan.input_specs)
+        hooks = _Recorder()
+        fit(recipe, setup(recipe, rank=0, world=world), 7, 0, hooks)
+        steps[world] = [m["step"] for m in hooks.metrics if m["split"] == "train"]
+    assert steps[1] == [7], "alone: no hour passes, only the last step's record"
+    assert steps[2] == [2, 4, 6, 7], "every rank: each log_every steps, and the last"
