@@ -54,10 +54,15 @@ def test_two_workers_train_two_trials_at_once_into_one_study(tmp_path, capsys):
 @pytest.mark.timeout(300)
 def test_a_stopped_search_with_two_workers_resumes_both_trials(tmp_path):
     project = templates.build("nas-digits")
+    # the stop must come while both train: a record every log_every steps, not one per
+    # log_min_s, and trials long enough that the first is still training when the second
+    # starts (at 600 steps, this seed's first trial finished first in 1 run of 8)
+    project.training.hyper["log_min_s"] = 0
+    steps = 5 * STEPS
     folder = tmp_path / "s.search"
 
     def search(on_event):
-        opts = SearchOptions.of(project, trials=2, steps=STEPS, workers=2, strategy="random",
+        opts = SearchOptions.of(project, trials=2, steps=steps, workers=2, strategy="random",
                                 prune=False, study_dir=folder)
         return Search(project, opts, on_event=on_event)
 
@@ -88,7 +93,7 @@ def test_a_stopped_search_with_two_workers_resumes_both_trials(tmp_path):
     for n in (2, 3):
         run_events = _events(folder / "trials" / str(n) / "run")
         assert run_events[0]["event"] == "started" and run_events[0]["start_step"] >= 20
-        assert run_events[-1]["event"] == "finished" and run_events[-1]["step"] == STEPS
+        assert run_events[-1]["event"] == "finished" and run_events[-1]["step"] == steps
     study = _study(folder)
     states = {t.number: t.state for t in study.trials}
     assert states[2] == states[3] == optuna.trial.TrialState.COMPLETE
